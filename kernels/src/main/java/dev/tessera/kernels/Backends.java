@@ -1,0 +1,74 @@
+package dev.tessera.kernels;
+
+import com.aparapi.device.Device;
+import com.aparapi.device.OpenCLDevice;
+import dev.tessera.kernels.opencl.OpenClBackend;
+import dev.tessera.kernels.opencl.OpenClDevices;
+import dev.tessera.kernels.reference.ReferenceBackend;
+import dev.tessera.kernels.threads.ThreadPoolBackend;
+import java.util.Optional;
+import org.apache.logging.log4j.LogManager;
+import org.apache.logging.log4j.Logger;
+
+/**
+ * Chooses and opens a backend. The device comes from the command-line option if given, else the
+ * {@value #ENV} environment variable, else {@code auto}: GPU OpenCL, then CPU OpenCL, then the Java
+ * thread pool. A device asked for by name that is not there is an error, never a fallback. The
+ * chosen device is logged once, when the backend opens.
+ */
+public final class Backends {
+  public static final String ENV = "TESSERA_DEVICE";
+  /** Starting size of an OpenCL backend's float arena: 16 Mi elements (64 MiB); it grows on demand. */
+  public static final int INITIAL_ARENA = 16 << 20;
+
+  private static final Logger LOG = LogManager.getLogger(Backends.class);
+
+  private Backends() {
+  }
+
+  /** The device asked for: the option if not null or blank, else $TESSERA_DEVICE, else auto. */
+  public static DeviceKind requested(String option) {
+    if (option != null && !option.isBlank()) {
+      return DeviceKind.parse(option);
+    }
+    String env = System.getenv(ENV);
+    if (env != null && !env.isBlank()) {
+      try {
+        return DeviceKind.parse(env);
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException("environment variable " + ENV + ": " + e.getMessage(), e);
+      }
+    }
+    return DeviceKind.AUTO;
+  }
+
+  public static Backend create(DeviceKind requested) {
+    Backend b = switch (requested) {
+      case REFERENCE -> new ReferenceBackend();
+      case JAVA -> new ThreadPoolBackend(Runtime.getRuntime().availableProcessors());
+      case GPU -> openCl(Device.TYPE.GPU, DeviceKind.GPU)
+          .orElseThrow(() -> missing("gpu", "an OpenCL GPU"));
+      case CPU -> openCl(Device.TYPE.CPU, DeviceKind.CPU)
+          .orElseThrow(() -> missing("cpu", "an OpenCL CPU device"));
+      case AUTO -> openCl(Device.TYPE.GPU, DeviceKind.GPU)
+          .or(() -> openCl(Device.TYPE.CPU, DeviceKind.CPU))
+          .orElseGet(() -> {
+            LOG.warn("no OpenCL device found ({}); using the Java thread pool", OpenClDevices.inventory());
+            return new ThreadPoolBackend(Runtime.getRuntime().availableProcessors());
+          });
+    };
+    LOG.info("compute device: {} (requested: {})", b.describe(), requested.id());
+    return b;
+  }
+
+  private static Optional<Backend> openCl(Device.TYPE type, DeviceKind kind) {
+    Optional<OpenCLDevice> d = OpenClDevices.first(type);
+    return d.map(dev -> new OpenClBackend(dev, kind, INITIAL_ARENA));
+  }
+
+  private static DeviceUnavailableException missing(String id, String what) {
+    return new DeviceUnavailableException("device '" + id + "' was requested but there is no " + what + " here. "
+        + "OpenCL sees: " + OpenClDevices.inventory() + ". Choose another with --device or " + ENV
+        + " (auto, gpu, cpu, java, reference).");
+  }
+}

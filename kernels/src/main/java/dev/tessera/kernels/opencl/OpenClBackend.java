@@ -1,0 +1,541 @@
+package dev.tessera.kernels.opencl;
+
+import com.aparapi.Range;
+import com.aparapi.device.Device;
+import com.aparapi.device.OpenCLDevice;
+import com.aparapi.exception.QueryFailedException;
+import com.aparapi.internal.kernel.KernelManager;
+import dev.tessera.kernels.BackendBase;
+import dev.tessera.kernels.DType;
+import dev.tessera.kernels.DeviceKind;
+import dev.tessera.kernels.DeviceUnavailableException;
+import dev.tessera.kernels.MatmulDims;
+import dev.tessera.kernels.Shape;
+import dev.tessera.kernels.Tensor;
+import java.util.Arrays;
+import java.util.LinkedHashSet;
+import java.util.List;
+
+/**
+ * Runs every op on one OpenCL device through Aparapi, with all tensors resident in device memory.
+ *
+ * <p>Aparapi's constraints shape this class (../shared/notes/platform-facts.md): device memory
+ * belongs to one kernel object, so there is one {@link TesseraKernel} and tensors are regions of
+ * its arenas; explicit mode, so nothing moves between host and device except through
+ * {@link #write}/{@link #read} and their staging buffers; the preferred device pinned and an
+ * explicit local size on every launch (NVIDIA fails with Aparapi's default); shared host memory
+ * off on GPUs. Aparapi falls back to other devices silently, so every launch checks where it ran
+ * and fails loudly if it was not this device.
+ *
+ * <p>Not thread-safe: use one backend per thread.
+ */
+public final class OpenClBackend extends BackendBase {
+  /** Work-group size of the one-dimensional ops. */
+  static final int LOCAL = 64;
+  /** Elements per host transfer chunk (4 MiB of floats). */
+  static final int STAGE = 1 << 20;
+  static final int SUM_PARTIALS = 256;
+
+  private final OpenCLDevice device;
+  private final DeviceKind kind;
+  private final TesseraKernel kernel = new TesseraKernel();
+  private final DeviceArena floats;
+  private final DeviceArena ints;
+  private long bytesToDevice;
+  private long bytesToHost;
+  private long launches;
+  private boolean broken;
+
+  /**
+   * Opens the device and compiles the kernel on it.
+   *
+   * @param initialElements starting size of the float arena; it grows on demand
+   */
+  public OpenClBackend(OpenCLDevice device, DeviceKind kind, int initialElements) {
+    this.device = device;
+    this.kind = kind;
+    if (device.getType() == Device.TYPE.GPU) {
+      device.setSharedMemory(false);
+    }
+    kernel.setExplicit(true);
+    KernelManager.instance().setPreferredDevices(kernel, new LinkedHashSet<>(List.of(device)));
+    floats = new DeviceArena("float", initialElements);
+    ints = new DeviceArena("int", Math.max(DeviceArena.ALIGN, initialElements / 16));
+    kernel.mem = new float[floats.capacity()];
+    kernel.imem = new int[ints.capacity()];
+    kernel.stage = new float[STAGE];
+    kernel.istage = new int[STAGE];
+    launch(Op.NOP, 1); // compiles the kernel and creates the device buffers
+    kernel.put(kernel.mem).put(kernel.imem).put(kernel.stage).put(kernel.istage);
+    int maxGroup = maxWorkGroupSize();
+    if (maxGroup < MatmulKernelBase.TILE_COLS) {
+      throw new DeviceUnavailableException("OpenCL device " + device.getName() + " allows work-groups of only "
+          + maxGroup + " work-items for Tessera's kernel; the matmul needs " + MatmulKernelBase.TILE_COLS);
+    }
+  }
+
+  private int maxWorkGroupSize() {
+    try {
+      return kernel.getKernelMaxWorkGroupSize(device);
+    } catch (QueryFailedException e) {
+      throw new DeviceUnavailableException("cannot query the kernel's work-group size on " + device.getName(), e);
+    }
+  }
+
+  @Override
+  public String describe() {
+    return "OpenCL " + (kind == DeviceKind.GPU ? "GPU" : "CPU") + ": " + device.getName().trim() + " ("
+        + device.getOpenCLPlatform().getName().trim() + ", " + device.getOpenCLPlatform().getVersion().trim() + ")";
+  }
+
+  @Override
+  public DeviceKind kind() {
+    return kind;
+  }
+
+  /** Bytes moved host to device and back so far (only {@code write}/{@code read} move data). */
+  public long bytesToDevice() {
+    return bytesToDevice;
+  }
+
+  public long bytesToHost() {
+    return bytesToHost;
+  }
+
+  public long launches() {
+    return launches;
+  }
+
+  /** Floats in use in the device arena, and its capacity. */
+  public String memoryReport() {
+    return floats + "; " + ints;
+  }
+
+  // ---- launching --------------------------------------------------------------------------------
+
+  private static int roundUp(int n, int multiple) {
+    return (n + multiple - 1) / multiple * multiple;
+  }
+
+  private void launch(int op, int workItems) {
+    kernel.op = op;
+    kernel.n = workItems;
+    execute(op, Range.create(device, roundUp(Math.max(workItems, 1), LOCAL), LOCAL));
+  }
+
+  private void execute(int op, Range range) {
+    if (broken) {
+      throw new IllegalStateException("OpenCL backend on " + device.getName() + " failed earlier and cannot be used");
+    }
+    kernel.execute(range);
+    launches++;
+    Device ran = kernel.getTargetDevice();
+    if (ran != device && !device.equals(ran)) {
+      broken = true;
+      throw new DeviceUnavailableException("Aparapi ran op " + op + " on " + ran + " instead of OpenCL device '"
+          + device.getName().trim() + "' (it falls back silently when a kernel fails to build or launch); "
+          + "run with -Dcom.aparapi.enableShowGeneratedOpenCL=true and check the log for the cause");
+    }
+  }
+
+  // ---- memory -----------------------------------------------------------------------------------
+
+  @Override
+  public Tensor allocate(DType dtype, Shape shape) {
+    DeviceArena arena = dtype == DType.F32 ? floats : ints;
+    int off = arena.allocate(shape.size());
+    if (off < 0) {
+      grow(dtype, shape.size());
+      off = arena.allocate(shape.size());
+    }
+    DeviceTensor t = new DeviceTensor(this, dtype, shape, off);
+    if (dtype == DType.F32) {
+      doFill(t, 0f);
+    } else {
+      writeIntsChunked(t, new int[shape.size()]);
+    }
+    return t;
+  }
+
+  void free(DeviceTensor t) {
+    (t.dtype() == DType.F32 ? floats : ints).release(t.offset, t.size());
+  }
+
+  /** Enlarges an arena: the device copy comes to the host, moves to a bigger array and goes back. */
+  private void grow(DType dtype, int needed) {
+    DeviceArena arena = dtype == DType.F32 ? floats : ints;
+    long want = Math.max(2L * arena.capacity(), (long) arena.capacity() + DeviceArena.aligned(needed));
+    long limit = Math.min(Integer.MAX_VALUE - 64L, device.getMaxMemAllocSize() / 4);
+    if (want > limit) {
+      want = limit;
+      if (want < (long) arena.capacity() + DeviceArena.aligned(needed)) {
+        throw new DeviceUnavailableException("out of device memory on " + device.getName().trim() + ": " + arena
+            + "; need " + needed + " more elements, one buffer may hold at most " + limit);
+      }
+    }
+    if (dtype == DType.F32) {
+      kernel.get(kernel.mem);
+      kernel.mem = Arrays.copyOf(kernel.mem, (int) want);
+      kernel.put(kernel.mem);
+    } else {
+      kernel.get(kernel.imem);
+      kernel.imem = Arrays.copyOf(kernel.imem, (int) want);
+      kernel.put(kernel.imem);
+    }
+    arena.grow((int) want);
+  }
+
+  private static int off(Tensor t) {
+    return t == null ? 0 : ((DeviceTensor) t).offset;
+  }
+
+  @Override
+  protected void doWrite(Tensor dst, float[] src) {
+    for (int done = 0; done < src.length; done += STAGE) {
+      int len = Math.min(STAGE, src.length - done);
+      System.arraycopy(src, done, kernel.stage, 0, len);
+      kernel.put(kernel.stage);
+      bytesToDevice += 4L * STAGE;
+      kernel.o0 = off(dst) + done;
+      launch(Op.STAGE_IN, len);
+    }
+  }
+
+  @Override
+  protected void doWriteInts(Tensor dst, int[] src) {
+    writeIntsChunked(dst, src);
+  }
+
+  private void writeIntsChunked(Tensor dst, int[] src) {
+    for (int done = 0; done < src.length; done += STAGE) {
+      int len = Math.min(STAGE, src.length - done);
+      System.arraycopy(src, done, kernel.istage, 0, len);
+      kernel.put(kernel.istage);
+      bytesToDevice += 4L * STAGE;
+      kernel.o0 = off(dst) + done;
+      launch(Op.STAGE_IN_INT, len);
+    }
+  }
+
+  @Override
+  protected float[] doRead(Tensor src) {
+    float[] out = new float[src.size()];
+    for (int done = 0; done < out.length; done += STAGE) {
+      int len = Math.min(STAGE, out.length - done);
+      kernel.o0 = off(src) + done;
+      launch(Op.STAGE_OUT, len);
+      kernel.get(kernel.stage);
+      bytesToHost += 4L * STAGE;
+      System.arraycopy(kernel.stage, 0, out, done, len);
+    }
+    return out;
+  }
+
+  @Override
+  protected int[] doReadInts(Tensor src) {
+    int[] out = new int[src.size()];
+    for (int done = 0; done < out.length; done += STAGE) {
+      int len = Math.min(STAGE, out.length - done);
+      kernel.o0 = off(src) + done;
+      launch(Op.STAGE_OUT_INT, len);
+      kernel.get(kernel.istage);
+      bytesToHost += 4L * STAGE;
+      System.arraycopy(kernel.istage, 0, out, done, len);
+    }
+    return out;
+  }
+
+  @Override
+  protected void doCopy(Tensor dst, Tensor src) {
+    kernel.o0 = off(dst);
+    kernel.o1 = off(src);
+    launch(src.dtype() == DType.F32 ? Op.COPY : Op.COPY_INT, src.size());
+  }
+
+  @Override
+  protected void doFill(Tensor x, float value) {
+    kernel.o0 = off(x);
+    kernel.s0 = value;
+    launch(Op.FILL, x.size());
+  }
+
+  @Override
+  public void sync() {
+    // Aparapi's execute() returns when the launch has finished.
+  }
+
+  @Override
+  public void close() {
+    kernel.dispose();
+  }
+
+  // ---- matmul -----------------------------------------------------------------------------------
+
+  @Override
+  protected void doMatmul(Tensor out, Tensor a, Tensor b, MatmulDims d, float alpha, float beta) {
+    final int kTiles = (d.k() + MatmulKernelBase.TILE_K - 1) / MatmulKernelBase.TILE_K;
+    final int rowBlocks = (d.m() + MatmulKernelBase.TILE_ROWS - 1) / MatmulKernelBase.TILE_ROWS;
+    final int colBlocks = (d.n() + MatmulKernelBase.TILE_COLS - 1) / MatmulKernelBase.TILE_COLS;
+    final int aPackBatch = rowBlocks * kTiles * MatmulKernelBase.TILE_K * MatmulKernelBase.TILE_ROWS;
+    final int bPackBatch = colBlocks * kTiles * MatmulKernelBase.TILE_K * MatmulKernelBase.TILE_COLS;
+    try (Tensor aPack = scratch(d.batch() * aPackBatch); Tensor bPack = scratch(d.batch() * bPackBatch)) {
+      kernel.mmRowBlocks = rowBlocks;
+      kernel.o0 = off(aPack);
+      kernel.o1 = off(a);
+      kernel.o2 = d.aBatch();
+      kernel.d0 = d.m();
+      kernel.d1 = d.k();
+      kernel.d2 = kTiles;
+      kernel.d3 = d.aRow();
+      kernel.d4 = d.aK();
+      launch(Op.PACK_A, d.batch() * aPackBatch);
+
+      kernel.o0 = off(bPack);
+      kernel.o1 = off(b);
+      kernel.o2 = d.bBatch();
+      kernel.o3 = colBlocks;
+      kernel.d0 = d.n();
+      kernel.d3 = d.bK();
+      kernel.d4 = d.bCol();
+      launch(Op.PACK_B, d.batch() * bPackBatch);
+
+      kernel.mmM = d.m();
+      kernel.mmN = d.n();
+      kernel.mmKTiles = kTiles;
+      kernel.aPackOff = off(aPack);
+      kernel.aPackBatch = aPackBatch;
+      kernel.bPackOff = off(bPack);
+      kernel.bPackBatch = bPackBatch;
+      kernel.cOff = off(out);
+      kernel.cBatchStride = d.m() * d.n();
+      kernel.mmAlpha = alpha;
+      kernel.mmBeta = beta;
+      kernel.op = Op.MATMUL;
+      execute(Op.MATMUL, Range.create2D(device, colBlocks * MatmulKernelBase.TILE_COLS, rowBlocks * d.batch(),
+          MatmulKernelBase.TILE_COLS, 1));
+    }
+  }
+
+  /** Temporary device memory for one op; it is uninitialised. */
+  private Tensor scratch(int elements) {
+    int off = floats.allocate(elements);
+    if (off < 0) {
+      grow(DType.F32, elements);
+      off = floats.allocate(elements);
+    }
+    return new DeviceTensor(this, DType.F32, Shape.of(Math.max(elements, 1)), off);
+  }
+
+  // ---- element-wise and reductions --------------------------------------------------------------
+
+  @Override
+  protected void doAdd(Tensor out, Tensor a, Tensor b) {
+    set(out, a, b);
+    launch(Op.ADD, out.size());
+  }
+
+  @Override
+  protected void doAddBias(Tensor out, Tensor x, Tensor bias) {
+    set(out, x, bias);
+    kernel.d0 = bias.size();
+    launch(Op.ADD_BIAS, out.size());
+  }
+
+  @Override
+  protected void doAddBiasBackward(Tensor dBias, Tensor dOut) {
+    set(dBias, dOut);
+    kernel.d0 = dBias.size();
+    kernel.d1 = dOut.shape().rows();
+    launch(Op.ADD_BIAS_BACKWARD, dBias.size());
+  }
+
+  @Override
+  protected void doScale(Tensor x, float alpha) {
+    set(x);
+    kernel.s0 = alpha;
+    launch(Op.SCALE, x.size());
+  }
+
+  @Override
+  protected void doAxpy(Tensor y, float alpha, Tensor x) {
+    set(y, x);
+    kernel.s0 = alpha;
+    launch(Op.AXPY, y.size());
+  }
+
+  @Override
+  protected void doSum(Tensor out, Tensor x, boolean squares) {
+    try (Tensor partials = scratch(SUM_PARTIALS)) {
+      set(partials, x);
+      kernel.d0 = x.size();
+      kernel.d1 = SUM_PARTIALS;
+      kernel.d2 = squares ? 1 : 0;
+      launch(Op.SUM_PARTIAL, SUM_PARTIALS);
+      set(out, partials);
+      launch(Op.SUM_FINAL, 1);
+    }
+  }
+
+  @Override
+  protected void doGelu(Tensor out, Tensor x) {
+    set(out, x);
+    launch(Op.GELU, out.size());
+  }
+
+  @Override
+  protected void doGeluBackward(Tensor dx, Tensor dOut, Tensor x) {
+    set(dx, dOut, x);
+    launch(Op.GELU_BACKWARD, dx.size());
+  }
+
+  @Override
+  protected void doSwiglu(Tensor out, Tensor gate, Tensor up) {
+    set(out, gate, up);
+    launch(Op.SWIGLU, out.size());
+  }
+
+  @Override
+  protected void doSwigluBackward(Tensor dGate, Tensor dUp, Tensor dOut, Tensor gate, Tensor up) {
+    set(dGate, dUp, dOut, gate, up);
+    launch(Op.SWIGLU_BACKWARD, dOut.size());
+  }
+
+  @Override
+  protected void doAdamw(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2,
+      float eps, float weightDecay, int step) {
+    set(param, grad, m, v);
+    kernel.s0 = lr;
+    kernel.s1 = beta1;
+    kernel.s2 = beta2;
+    kernel.s3 = eps;
+    kernel.s4 = weightDecay;
+    kernel.s5 = 1f - (float) Math.pow(beta1, step);
+    kernel.s6 = 1f - (float) Math.pow(beta2, step);
+    launch(Op.ADAMW, param.size());
+  }
+
+  /** Puts tensor offsets into o0, o1, ... in order (null tensors get 0). */
+  private void set(Tensor... ts) {
+    int[] o = new int[9];
+    for (int i = 0; i < ts.length; i++) {
+      o[i] = off(ts[i]);
+    }
+    kernel.o0 = o[0];
+    kernel.o1 = o[1];
+    kernel.o2 = o[2];
+    kernel.o3 = o[3];
+    kernel.o4 = o[4];
+    kernel.o5 = o[5];
+    kernel.o6 = o[6];
+    kernel.o7 = o[7];
+    kernel.o8 = o[8];
+  }
+
+  // ---- normalisation ----------------------------------------------------------------------------
+
+  @Override
+  protected void doLayerNorm(Tensor out, Tensor mean, Tensor rstd, Tensor x, Tensor weight, Tensor bias, float eps) {
+    set(out, mean, rstd, x, weight, bias);
+    kernel.d0 = x.shape().last();
+    kernel.d1 = bias == null ? 0 : 1;
+    kernel.s0 = eps;
+    launch(Op.LAYER_NORM, x.shape().rows());
+  }
+
+  @Override
+  protected void doLayerNormBackward(Tensor dx, Tensor dWeight, Tensor dBias, Tensor dOut, Tensor x, Tensor weight,
+      Tensor mean, Tensor rstd) {
+    set(dx, dOut, x, weight, mean, rstd);
+    kernel.d0 = x.shape().last();
+    launch(Op.LAYER_NORM_BACKWARD_DX, x.shape().rows());
+    normParams(dWeight, dBias, dOut, x, mean, rstd);
+  }
+
+  private void normParams(Tensor dWeight, Tensor dBias, Tensor dOut, Tensor x, Tensor mean, Tensor rstd) {
+    set(dWeight, dBias, dOut, x, mean, rstd);
+    kernel.d0 = x.shape().last();
+    kernel.d1 = x.shape().rows();
+    kernel.d2 = dBias == null ? 0 : 1;
+    kernel.d3 = mean == null ? 0 : 1;
+    launch(Op.NORM_BACKWARD_PARAMS, x.shape().last());
+  }
+
+  @Override
+  protected void doRmsNorm(Tensor out, Tensor rstd, Tensor x, Tensor weight, float eps) {
+    set(out, rstd, x, weight);
+    kernel.d0 = x.shape().last();
+    kernel.s0 = eps;
+    launch(Op.RMS_NORM, x.shape().rows());
+  }
+
+  @Override
+  protected void doRmsNormBackward(Tensor dx, Tensor dWeight, Tensor dOut, Tensor x, Tensor weight, Tensor rstd) {
+    set(dx, dOut, x, weight, rstd);
+    kernel.d0 = x.shape().last();
+    launch(Op.RMS_NORM_BACKWARD_DX, x.shape().rows());
+    normParams(dWeight, null, dOut, x, null, rstd);
+  }
+
+  // ---- attention --------------------------------------------------------------------------------
+
+  private void attentionDims(Tensor q) {
+    Shape s = q.shape();
+    kernel.d0 = s.dim(1);
+    kernel.d1 = s.dim(2);
+    kernel.d2 = s.dim(3);
+    kernel.s0 = (float) (1.0 / Math.sqrt(s.dim(3)));
+  }
+
+  @Override
+  protected void doAttention(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v) {
+    set(out, lse, q, k, v);
+    attentionDims(q);
+    launch(Op.ATTENTION, lse.size());
+  }
+
+  @Override
+  protected void doAttentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dOut, Tensor q, Tensor k, Tensor v,
+      Tensor out, Tensor lse) {
+    try (Tensor rowDots = scratch(lse.size())) {
+      set(dq, dOut, q, k, v, out, lse, rowDots);
+      attentionDims(q);
+      launch(Op.ATTENTION_BACKWARD_DQ, lse.size());
+      set(dk, dv, dOut, q, k, v, lse, rowDots);
+      launch(Op.ATTENTION_BACKWARD_DKV, lse.size());
+    }
+  }
+
+  // ---- embeddings and loss ----------------------------------------------------------------------
+
+  @Override
+  protected void doEmbedding(Tensor out, Tensor table, Tensor ids) {
+    set(out, table, ids);
+    kernel.d0 = table.shape().last();
+    kernel.d1 = table.shape().dim(0);
+    launch(Op.EMBEDDING, out.size());
+  }
+
+  @Override
+  protected void doEmbeddingBackward(Tensor dTable, Tensor dOut, Tensor ids) {
+    set(dTable, dOut, ids);
+    kernel.d0 = dTable.shape().last();
+    kernel.d1 = dTable.shape().dim(0);
+    kernel.d2 = ids.size();
+    launch(Op.EMBEDDING_BACKWARD, dTable.shape().last());
+  }
+
+  @Override
+  protected void doCrossEntropy(Tensor losses, Tensor lse, Tensor logits, Tensor targets) {
+    set(losses, lse, logits, targets);
+    kernel.d0 = logits.shape().last();
+    launch(Op.CROSS_ENTROPY, logits.shape().rows());
+  }
+
+  @Override
+  protected void doCrossEntropyBackward(Tensor dLogits, Tensor logits, Tensor targets, Tensor lse, float lossScale) {
+    set(dLogits, logits, targets, lse);
+    kernel.d0 = logits.shape().last();
+    kernel.s0 = lossScale;
+    launch(Op.CROSS_ENTROPY_BACKWARD, logits.size());
+  }
+}

@@ -1,0 +1,339 @@
+package dev.tessera.kernels.opencl;
+
+/**
+ * The element-wise, normalisation, embedding, loss and optimiser ops of the device kernel. Aparapi
+ * turns these methods into OpenCL functions called from {@link TesseraKernel#run()}.
+ *
+ * <p>Arguments travel in generic fields set by {@link OpenClBackend} before each launch: element
+ * offsets into {@link #mem} or {@link #imem} ({@code o0..o8}), sizes ({@code d0..d4}) and scalars
+ * ({@code s0..s6}); {@code n} is the number of live work-items (the range is padded to whole
+ * work-groups). Each method first gives them their names. Rules Aparapi imposes here: no objects,
+ * no {@code switch}, {@code break} or {@code continue}, no static methods, float maths only.
+ */
+abstract class OpsKernelBase extends MatmulKernelBase {
+  static final float GELU_SCALE = 0.7978845608f; // sqrt(2 / pi)
+  static final float NEG_HUGE = -3.0e38f;
+
+  /** Integer arena (token ids, targets). */
+  int[] imem = new int[1];
+  /** Host <-> device staging buffers: transfers move these, never the whole arena. */
+  float[] stage = new float[1];
+  int[] istage = new int[1];
+
+  int op;
+  int n;
+  int o0;
+  int o1;
+  int o2;
+  int o3;
+  int o4;
+  int o5;
+  int o6;
+  int o7;
+  int o8;
+  int d0;
+  int d1;
+  int d2;
+  int d3;
+  int d4;
+  float s0;
+  float s1;
+  float s2;
+  float s3;
+  float s4;
+  float s5;
+  float s6;
+
+  // ---- memory: i < n ----------------------------------------------------------------------------
+
+  void stageIn(int i) {
+    mem[o0 + i] = stage[i];
+  }
+
+  void stageOut(int i) {
+    stage[i] = mem[o0 + i];
+  }
+
+  void stageInInt(int i) {
+    imem[o0 + i] = istage[i];
+  }
+
+  void stageOutInt(int i) {
+    istage[i] = imem[o0 + i];
+  }
+
+  void copy(int i) {
+    mem[o0 + i] = mem[o1 + i];
+  }
+
+  void copyInt(int i) {
+    imem[o0 + i] = imem[o1 + i];
+  }
+
+  void fill(int i) {
+    mem[o0 + i] = s0;
+  }
+
+  /**
+   * Packs op(A) into zero-padded 64x16 tiles, k-major, for {@link #matmulTile()}. o0: packed
+   * destination; o1: A; d0..d2: M, K, k tiles; d3, d4: row stride, k stride; o2: batch stride.
+   */
+  void packA(int i) {
+    final int perBatch = mmRowBlocks * d2 * TILE_K * TILE_ROWS;
+    final int batch = i / perBatch;
+    final int rem = i - batch * perBatch;
+    final int tile = rem / (TILE_K * TILE_ROWS);
+    final int within = rem - tile * (TILE_K * TILE_ROWS);
+    final int row = (tile / d2) * TILE_ROWS + within % TILE_ROWS;
+    final int k = (tile % d2) * TILE_K + within / TILE_ROWS;
+    mem[o0 + i] = (row < d0 && k < d1) ? mem[o1 + batch * o2 + row * d3 + k * d4] : 0f;
+  }
+
+  /**
+   * Packs op(B) into zero-padded 16x128 tiles for {@link #matmulTile()}. o0: packed destination;
+   * o1: B; d0..d2: N, K, k tiles; d3, d4: k stride, column stride; o2: batch stride; o3: column blocks.
+   */
+  void packB(int i) {
+    final int perBatch = o3 * d2 * TILE_K * TILE_COLS;
+    final int batch = i / perBatch;
+    final int rem = i - batch * perBatch;
+    final int tile = rem / (TILE_K * TILE_COLS);
+    final int within = rem - tile * (TILE_K * TILE_COLS);
+    final int col = (tile / d2) * TILE_COLS + within % TILE_COLS;
+    final int k = (tile % d2) * TILE_K + within / TILE_COLS;
+    mem[o0 + i] = (col < d0 && k < d1) ? mem[o1 + batch * o2 + k * d3 + col * d4] : 0f;
+  }
+
+  // ---- element-wise: i < n ----------------------------------------------------------------------
+
+  void add(int i) {
+    mem[o0 + i] = mem[o1 + i] + mem[o2 + i];
+  }
+
+  /** o0 out, o1 x, o2 bias; d0 = C. */
+  void addBias(int i) {
+    mem[o0 + i] = mem[o1 + i] + mem[o2 + i % d0];
+  }
+
+  /** One work-item per column j < C: o0 dBias, o1 dOut; d0 = C, d1 = rows. */
+  void addBiasBackward(int j) {
+    float acc = 0f;
+    for (int r = 0; r < d1; r++) {
+      acc += mem[o1 + r * d0 + j];
+    }
+    mem[o0 + j] += acc;
+  }
+
+  void scale(int i) {
+    mem[o0 + i] *= s0;
+  }
+
+  void axpy(int i) {
+    mem[o0 + i] += s0 * mem[o1 + i];
+  }
+
+  /** Work-item g of d1 sums x[g], x[g + d1], ... into partial[g]. o0 partial, o1 x; d0 = size; d2 = 1 for squares. */
+  void sumPartial(int g) {
+    float acc = 0f;
+    for (int i = g; i < d0; i += d1) {
+      final float v = mem[o1 + i];
+      acc += d2 == 1 ? v * v : v;
+    }
+    mem[o0 + g] = acc;
+  }
+
+  /** One work-item: out[0] = sum of d1 partials. o0 out, o1 partials. */
+  void sumFinal() {
+    float acc = 0f;
+    for (int g = 0; g < d1; g++) {
+      acc += mem[o1 + g];
+    }
+    mem[o0] = acc;
+  }
+
+  void gelu(int i) {
+    final float x = mem[o1 + i];
+    mem[o0 + i] = 0.5f * x * (1f + tanh(GELU_SCALE * (x + 0.044715f * x * x * x)));
+  }
+
+  /** o0 dx, o1 dOut, o2 x. */
+  void geluBackward(int i) {
+    final float x = mem[o2 + i];
+    final float t = tanh(GELU_SCALE * (x + 0.044715f * x * x * x));
+    final float dt = (1f - t * t) * GELU_SCALE * (1f + 3f * 0.044715f * x * x);
+    mem[o0 + i] += mem[o1 + i] * (0.5f * (1f + t) + 0.5f * x * dt);
+  }
+
+  /** o0 out, o1 gate, o2 up. */
+  void swiglu(int i) {
+    final float g = mem[o1 + i];
+    mem[o0 + i] = g / (1f + exp(-g)) * mem[o2 + i];
+  }
+
+  /** o0 dGate, o1 dUp, o2 dOut, o3 gate, o4 up. */
+  void swigluBackward(int i) {
+    final float g = mem[o3 + i];
+    final float s = 1f / (1f + exp(-g));
+    final float d = mem[o2 + i];
+    mem[o0 + i] += d * mem[o4 + i] * s * (1f + g * (1f - s));
+    mem[o1 + i] += d * g * s;
+  }
+
+  /**
+   * AdamW on element i: o0 param, o1 grad, o2 m, o3 v; s0 lr, s1 beta1, s2 beta2, s3 eps, s4 weight
+   * decay, s5 and s6 the bias corrections 1 - beta1^step and 1 - beta2^step.
+   */
+  void adamw(int i) {
+    final float g = mem[o1 + i];
+    final float m = s1 * mem[o2 + i] + (1f - s1) * g;
+    final float v = s2 * mem[o3 + i] + (1f - s2) * g * g;
+    mem[o2 + i] = m;
+    mem[o3 + i] = v;
+    final float mHat = m / s5;
+    final float vHat = v / s6;
+    mem[o0 + i] = mem[o0 + i] * (1f - s0 * s4) - s0 * mHat / (sqrt(vHat) + s3);
+  }
+
+  // ---- normalisation: one work-item per row r < n -----------------------------------------------
+
+  /** o0 out, o1 mean, o2 rstd, o3 x, o4 weight, o5 bias (d1 = 1 if present); d0 = C; s0 eps. */
+  void layerNorm(int r) {
+    final int base = r * d0;
+    float mu = 0f;
+    for (int j = 0; j < d0; j++) {
+      mu += mem[o3 + base + j];
+    }
+    mu /= d0;
+    float var = 0f;
+    for (int j = 0; j < d0; j++) {
+      final float dv = mem[o3 + base + j] - mu;
+      var += dv * dv;
+    }
+    var /= d0;
+    final float rs = 1f / sqrt(var + s0);
+    for (int j = 0; j < d0; j++) {
+      final float b = d1 == 1 ? mem[o5 + j] : 0f;
+      mem[o0 + base + j] = (mem[o3 + base + j] - mu) * rs * mem[o4 + j] + b;
+    }
+    mem[o1 + r] = mu;
+    mem[o2 + r] = rs;
+  }
+
+  /** o0 dx, o1 dOut, o2 x, o3 weight, o4 mean, o5 rstd; d0 = C. */
+  void layerNormBackwardDx(int r) {
+    final int base = r * d0;
+    final float mu = mem[o4 + r];
+    final float rs = mem[o5 + r];
+    float meanDn = 0f;
+    float meanDnN = 0f;
+    for (int j = 0; j < d0; j++) {
+      final float nrm = (mem[o2 + base + j] - mu) * rs;
+      final float dn = mem[o1 + base + j] * mem[o3 + j];
+      meanDn += dn;
+      meanDnN += dn * nrm;
+    }
+    meanDn /= d0;
+    meanDnN /= d0;
+    for (int j = 0; j < d0; j++) {
+      final float nrm = (mem[o2 + base + j] - mu) * rs;
+      final float dn = mem[o1 + base + j] * mem[o3 + j];
+      mem[o0 + base + j] += (dn - meanDn - nrm * meanDnN) * rs;
+    }
+  }
+
+  /**
+   * Parameter gradients of LayerNorm and RMSNorm, one work-item per column j < C: dWeight[j] +=
+   * sum_r dOut * norm, dBias[j] += sum_r dOut. o0 dWeight, o1 dBias (d2 = 1 if present), o2 dOut,
+   * o3 x, o4 mean (d3 = 1 if present, else RMSNorm), o5 rstd; d0 = C, d1 = rows.
+   */
+  void normBackwardParams(int j) {
+    float dw = 0f;
+    float db = 0f;
+    for (int r = 0; r < d1; r++) {
+      final float g = mem[o2 + r * d0 + j];
+      final float mu = d3 == 1 ? mem[o4 + r] : 0f;
+      dw += g * (mem[o3 + r * d0 + j] - mu) * mem[o5 + r];
+      db += g;
+    }
+    mem[o0 + j] += dw;
+    if (d2 == 1) {
+      mem[o1 + j] += db;
+    }
+  }
+
+  /** o0 out, o1 rstd, o2 x, o3 weight; d0 = C; s0 eps. */
+  void rmsNorm(int r) {
+    final int base = r * d0;
+    float ms = 0f;
+    for (int j = 0; j < d0; j++) {
+      final float x = mem[o2 + base + j];
+      ms += x * x;
+    }
+    final float rs = 1f / sqrt(ms / d0 + s0);
+    for (int j = 0; j < d0; j++) {
+      mem[o0 + base + j] = mem[o2 + base + j] * rs * mem[o3 + j];
+    }
+    mem[o1 + r] = rs;
+  }
+
+  /** o0 dx, o1 dOut, o2 x, o3 weight, o4 rstd; d0 = C. */
+  void rmsNormBackwardDx(int r) {
+    final int base = r * d0;
+    final float rs = mem[o4 + r];
+    float meanDnN = 0f;
+    for (int j = 0; j < d0; j++) {
+      meanDnN += mem[o1 + base + j] * mem[o3 + j] * mem[o2 + base + j] * rs;
+    }
+    meanDnN /= d0;
+    for (int j = 0; j < d0; j++) {
+      final float nrm = mem[o2 + base + j] * rs;
+      mem[o0 + base + j] += (mem[o1 + base + j] * mem[o3 + j] - nrm * meanDnN) * rs;
+    }
+  }
+
+  // ---- embedding and loss -----------------------------------------------------------------------
+
+  /** out[i] for i < rows*C: o0 out, o1 table, o2 ids (imem); d0 = C, d1 = V. Out-of-range ids give zero rows. */
+  void embedding(int i) {
+    final int row = i / d0;
+    final int id = imem[o2 + row];
+    mem[o0 + i] = (id >= 0 && id < d1) ? mem[o1 + id * d0 + i - row * d0] : 0f;
+  }
+
+  /** One work-item per column j < C, rows in order (deterministic, no atomics): o0 dTable, o1 dOut, o2 ids; d0 = C, d1 = V, d2 = rows. */
+  void embeddingBackward(int j) {
+    for (int r = 0; r < d2; r++) {
+      final int id = imem[o2 + r];
+      if (id >= 0 && id < d1) {
+        mem[o0 + id * d0 + j] += mem[o1 + r * d0 + j];
+      }
+    }
+  }
+
+  /** One work-item per row: o0 losses, o1 lse, o2 logits, o3 targets (imem); d0 = V. */
+  void crossEntropy(int r) {
+    final int base = o2 + r * d0;
+    float max = NEG_HUGE;
+    for (int j = 0; j < d0; j++) {
+      max = max(max, mem[base + j]);
+    }
+    float sum = 0f;
+    for (int j = 0; j < d0; j++) {
+      sum += exp(mem[base + j] - max);
+    }
+    final float l = max + log(sum);
+    mem[o1 + r] = l;
+    final int t = imem[o3 + r];
+    mem[o0 + r] = (t >= 0 && t < d0) ? l - mem[base + t] : 0f;
+  }
+
+  /** One work-item per logit i < N*V: o0 dLogits, o1 logits, o2 targets, o3 lse; d0 = V; s0 loss scale. */
+  void crossEntropyBackward(int i) {
+    final int r = i / d0;
+    final int t = imem[o2 + r];
+    if (t >= 0) {
+      final float p = exp(mem[o1 + i] - mem[o3 + r]);
+      mem[o0 + i] += s0 * (p - (i - r * d0 == t ? 1f : 0f));
+    }
+  }
+}
