@@ -3,6 +3,9 @@ package dev.tessera.kernels;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.tessera.kernels.check.Numerics;
+import dev.tessera.kernels.check.OpCase;
+import dev.tessera.kernels.check.OpCases;
 import dev.tessera.kernels.opencl.OpenClBackend;
 import dev.tessera.kernels.reference.ReferenceBackend;
 import dev.tessera.kernels.threads.ThreadPoolBackend;

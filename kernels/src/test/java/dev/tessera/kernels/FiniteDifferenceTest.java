@@ -2,6 +2,8 @@ package dev.tessera.kernels;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.tessera.kernels.check.OpCase;
+import dev.tessera.kernels.check.OpCases;
 import dev.tessera.kernels.reference.ReferenceBackend;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;

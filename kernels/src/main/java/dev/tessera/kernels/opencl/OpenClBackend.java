@@ -123,11 +123,25 @@ public final class OpenClBackend extends BackendBase {
     execute(op, Range.create(device, roundUp(Math.max(workItems, 1), LOCAL), LOCAL));
   }
 
+  /** Test hook: launches a NOP with a chosen work-group size (an invalid one makes Aparapi fall back). */
+  void launchNop(int workItems, int localSize) {
+    kernel.op = Op.NOP;
+    kernel.n = workItems;
+    execute(Op.NOP, Range.create(device, roundUp(workItems, localSize), localSize));
+  }
+
   private void execute(int op, Range range) {
     if (broken) {
       throw new IllegalStateException("OpenCL backend on " + device.getName() + " failed earlier and cannot be used");
     }
-    kernel.execute(range);
+    try {
+      kernel.execute(range);
+    } catch (AssertionError | RuntimeException e) {
+      // With a device-bound range Aparapi reports a failed launch this way instead of falling back.
+      broken = true;
+      throw new DeviceUnavailableException("op " + op + " failed to run on OpenCL device '" + device.getName().trim()
+          + "' (" + e.getMessage() + "); run with -Dcom.aparapi.enableShowGeneratedOpenCL=true and check the log", e);
+    }
     launches++;
     Device ran = kernel.getTargetDevice();
     if (ran != device && !device.equals(ran)) {

@@ -1,8 +1,13 @@
-package dev.tessera.kernels;
+package dev.tessera.kernels.check;
 
-import static dev.tessera.kernels.OpCase.Input.constant;
-import static dev.tessera.kernels.OpCase.Input.f32;
-import static dev.tessera.kernels.OpCase.Input.ids;
+import dev.tessera.kernels.Backend;
+import dev.tessera.kernels.DType;
+import dev.tessera.kernels.Shape;
+import dev.tessera.kernels.Tensor;
+
+import static dev.tessera.kernels.check.OpCase.Input.constant;
+import static dev.tessera.kernels.check.OpCase.Input.f32;
+import static dev.tessera.kernels.check.OpCase.Input.ids;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -27,7 +32,7 @@ public final class OpCases {
   }
 
   /** C = op(A) op(B) with the given operand shapes as stored. */
-  static OpCase matmul(String name, int[] a, int[] b, int[] c, boolean ta, boolean tb) {
+  public static OpCase matmul(String name, int[] a, int[] b, int[] c, boolean ta, boolean tb) {
     return new OpCase(name, List.of(f32("a", -1, 1, a), f32("b", -1, 1, b)), List.of("c"),
         (be, in) -> {
           Tensor out = be.zeros(c);

@@ -1,4 +1,9 @@
-package dev.tessera.kernels;
+package dev.tessera.kernels.check;
+
+import dev.tessera.kernels.Backend;
+import dev.tessera.kernels.DType;
+import dev.tessera.kernels.Shape;
+import dev.tessera.kernels.Tensor;
 
 import java.util.Random;
 

@@ -1,4 +1,9 @@
-package dev.tessera.kernels;
+package dev.tessera.kernels.check;
+
+import dev.tessera.kernels.Backend;
+import dev.tessera.kernels.DType;
+import dev.tessera.kernels.Shape;
+import dev.tessera.kernels.Tensor;
 
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -26,19 +31,19 @@ public record OpCase(String name, List<Input> inputs, List<String> outputs, Forw
 
   /** An input tensor: f32 values drawn uniformly from [lo, hi), or i32 values from [lo, hi). */
   public record Input(String name, int[] shape, DType dtype, float lo, float hi, boolean differentiable) {
-    static Input f32(String name, float lo, float hi, int... shape) {
+    public static Input f32(String name, float lo, float hi, int... shape) {
       return new Input(name, shape, DType.F32, lo, hi, true);
     }
 
-    static Input constant(String name, float lo, float hi, int... shape) {
+    public static Input constant(String name, float lo, float hi, int... shape) {
       return new Input(name, shape, DType.F32, lo, hi, false);
     }
 
-    static Input ids(String name, int vocab, int... shape) {
+    public static Input ids(String name, int vocab, int... shape) {
       return new Input(name, shape, DType.I32, 0, vocab, false);
     }
 
-    int size() {
+    public int size() {
       return Shape.of(shape).size();
     }
   }

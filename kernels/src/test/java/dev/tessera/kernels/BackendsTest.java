@@ -1,0 +1,47 @@
+package dev.tessera.kernels;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.aparapi.device.Device;
+import dev.tessera.kernels.opencl.OpenClDevices;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+
+class BackendsTest {
+
+  @Test
+  void theOptionWinsAndUnknownNamesAreListed() {
+    assertEquals(DeviceKind.JAVA, Backends.requested("java"));
+    assertEquals(DeviceKind.CPU, Backends.requested(" CPU "));
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Backends.requested("tpu"));
+    assertTrue(e.getMessage().contains("auto, gpu, cpu, java, reference"), e.getMessage());
+  }
+
+  @Test
+  void whenGpuIsRequestedButAbsent_thenItIsAnErrorNotAFallback() {
+    Assumptions.assumeTrue(OpenClDevices.first(Device.TYPE.GPU).isEmpty(), "this machine has an OpenCL GPU");
+    DeviceUnavailableException e = assertThrows(DeviceUnavailableException.class,
+        () -> Backends.create(DeviceKind.GPU));
+    assertTrue(e.getMessage().contains("'gpu' was requested"), e.getMessage());
+    assertTrue(e.getMessage().contains("OpenCL sees"), e.getMessage());
+  }
+
+  @Test
+  void cpuRequestOpensOpenClOnTheCpu() {
+    TestBackends.openClCpu(); // skips (or fails in CI) with the reason when there is no OpenCL CPU
+    try (Backend b = Backends.create(DeviceKind.CPU)) {
+      assertEquals(DeviceKind.CPU, b.kind());
+      assertTrue(b.describe().startsWith("OpenCL CPU"), b.describe());
+    }
+  }
+
+  @Test
+  void autoPrefersOpenCl() {
+    TestBackends.openClCpu();
+    try (Backend b = Backends.create(DeviceKind.AUTO)) {
+      assertTrue(b.kind().isOpenCl(), b.describe());
+    }
+  }
+}

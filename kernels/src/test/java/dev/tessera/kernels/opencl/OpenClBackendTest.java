@@ -1,0 +1,92 @@
+package dev.tessera.kernels.opencl;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.aparapi.device.Device;
+import dev.tessera.kernels.DeviceKind;
+import dev.tessera.kernels.DeviceUnavailableException;
+import dev.tessera.kernels.Tensor;
+import dev.tessera.kernels.TestBackends;
+import dev.tessera.kernels.check.Numerics;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+class OpenClBackendTest {
+
+  @Test
+  void whenOpsChain_thenNothingCrossesToTheHostUntilRead() {
+    OpenClBackend cl = TestBackends.openClCpu();
+    Random rnd = new Random(1);
+    Tensor x = cl.fromArray(Numerics.uniform(rnd, 64 * 32, -1, 1), 64, 32);
+    Tensor w = cl.fromArray(Numerics.uniform(rnd, 32 * 48, -1, 1), 32, 48);
+    Tensor y = cl.zeros(64, 48);
+    Tensor z = cl.zeros(64, 48);
+    long toDevice = cl.bytesToDevice();
+    long toHost = cl.bytesToHost();
+    long launches = cl.launches();
+    for (int i = 0; i < 5; i++) {
+      cl.matmul(y, x, w, false, false);
+      cl.gelu(z, y);
+      cl.axpy(z, 0.5f, y);
+    }
+    assertEquals(toDevice, cl.bytesToDevice(), "host-to-device bytes during device-only ops");
+    assertEquals(toHost, cl.bytesToHost(), "device-to-host bytes during device-only ops");
+    assertTrue(cl.launches() >= launches + 15, "each op is a kernel launch");
+    float[] host = cl.read(z);
+    assertTrue(cl.bytesToHost() > toHost, "read() moves data to the host");
+    assertTrue(Math.abs(host[0]) > 0, "result was computed");
+    for (Tensor t : new Tensor[] {x, w, y, z}) {
+      t.close();
+    }
+  }
+
+  @Test
+  void whenArenaFills_thenItGrowsAndKeepsEveryTensor() {
+    var device = OpenClDevices.first(Device.TYPE.CPU);
+    TestBackends.openClCpu(); // skips or fails with the reason when there is no OpenCL CPU
+    try (OpenClBackend small = new OpenClBackend(device.get(), DeviceKind.CPU, 4096)) {
+      Random rnd = new Random(2);
+      float[] a = Numerics.uniform(rnd, 3000, -1, 1);
+      float[] b = Numerics.uniform(rnd, 20000, -1, 1);
+      Tensor ta = small.fromArray(a, 3000);
+      Tensor tb = small.fromArray(b, 20000); // does not fit: the arena grows
+      int[] ids = new int[50000];
+      for (int i = 0; i < ids.length; i++) {
+        ids[i] = i * 7;
+      }
+      Tensor ti = small.fromInts(ids, 50000);
+      assertArrayEquals(a, small.read(ta));
+      assertArrayEquals(b, small.read(tb));
+      assertArrayEquals(ids, small.readInts(ti));
+      ta.close();
+      Tensor tc = small.fromArray(a, 3000); // reuses the freed block
+      assertArrayEquals(a, small.read(tc));
+    }
+  }
+
+  @Test
+  void whenTransferIsLargerThanTheStagingBuffer_thenItGoesInChunks() {
+    OpenClBackend cl = TestBackends.openClCpu();
+    float[] big = Numerics.uniform(new Random(3), OpenClBackend.STAGE * 2 + 123, -1, 1);
+    try (Tensor t = cl.fromArray(big, big.length)) {
+      assertArrayEquals(big, cl.read(t));
+    }
+  }
+
+  @Test
+  void whenAparapiFallsBack_thenTheLaunchFailsLoudly() {
+    var device = OpenClDevices.first(Device.TYPE.CPU);
+    TestBackends.openClCpu();
+    try (OpenClBackend cl = new OpenClBackend(device.get(), DeviceKind.CPU, 4096)) {
+      // A work-group far beyond the device's limit cannot launch; Aparapi would quietly run the
+      // kernel in Java instead.
+      DeviceUnavailableException e = assertThrows(DeviceUnavailableException.class,
+          () -> cl.launchNop(1 << 16, 1 << 15));
+      assertTrue(e.getMessage().contains("OpenCL device"), e.getMessage());
+      assertThrows(IllegalStateException.class, () -> cl.fill(cl.zeros(4), 1f), "a failed backend stays failed");
+    }
+  }
+}
