@@ -47,9 +47,9 @@ public final class Backends {
       case REFERENCE -> new ReferenceBackend();
       case JAVA -> new ThreadPoolBackend(Runtime.getRuntime().availableProcessors());
       case GPU -> openCl(Device.TYPE.GPU, DeviceKind.GPU)
-          .orElseThrow(() -> missing("gpu", "an OpenCL GPU"));
+          .orElseThrow(() -> missing("gpu", "OpenCL GPU"));
       case CPU -> openCl(Device.TYPE.CPU, DeviceKind.CPU)
-          .orElseThrow(() -> missing("cpu", "an OpenCL CPU device"));
+          .orElseThrow(() -> missing("cpu", "OpenCL CPU device"));
       case AUTO -> openCl(Device.TYPE.GPU, DeviceKind.GPU)
           .or(() -> openCl(Device.TYPE.CPU, DeviceKind.CPU))
           .orElseGet(() -> {

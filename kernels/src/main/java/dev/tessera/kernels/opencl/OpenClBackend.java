@@ -32,6 +32,8 @@ import java.util.List;
 public final class OpenClBackend extends BackendBase {
   /** Work-group size of the one-dimensional ops. */
   static final int LOCAL = 64;
+  /** Most work units one work-item takes on a CPU device. */
+  static final int CPU_PER_ITEM = 64;
   /** Elements per host transfer chunk (4 MiB of floats). */
   static final int STAGE = 1 << 20;
   static final int SUM_PARTIALS = 256;
@@ -117,16 +119,27 @@ public final class OpenClBackend extends BackendBase {
     return (n + multiple - 1) / multiple * multiple;
   }
 
-  private void launch(int op, int workItems) {
+  /**
+   * Launches {@code op} over {@code units} work units. On a CPU each work-item takes a contiguous
+   * run of up to {@link #CPU_PER_ITEM} units (per-work-item overhead dominates there); on a GPU
+   * each takes one.
+   */
+  private void launch(int op, int units) {
+    int per = kind == DeviceKind.GPU ? 1 : Math.max(1, Math.min(CPU_PER_ITEM, units / (LOCAL * 8)));
+    int items = roundUp((Math.max(units, 1) + per - 1) / per, LOCAL);
     kernel.op = op;
-    kernel.n = workItems;
-    execute(op, Range.create(device, roundUp(Math.max(workItems, 1), LOCAL), LOCAL));
+    kernel.n = units;
+    kernel.perItem = per;
+    kernel.itemStride = per;
+    kernel.elemStride = 1;
+    execute(op, Range.create(device, items, LOCAL));
   }
 
   /** Test hook: launches a NOP with a chosen work-group size (an invalid one makes Aparapi fall back). */
   void launchNop(int workItems, int localSize) {
     kernel.op = Op.NOP;
     kernel.n = workItems;
+    kernel.perItem = 1;
     execute(Op.NOP, Range.create(device, roundUp(workItems, localSize), localSize));
   }
 
@@ -302,7 +315,7 @@ public final class OpenClBackend extends BackendBase {
       kernel.d2 = kTiles;
       kernel.d3 = d.aRow();
       kernel.d4 = d.aK();
-      launch(Op.PACK_A, d.batch() * aPackBatch);
+      launch(Op.PACK_A, d.batch() * aPackBatch / MatmulKernelBase.TILE_ROWS);
 
       kernel.o0 = off(bPack);
       kernel.o1 = off(b);
@@ -311,7 +324,7 @@ public final class OpenClBackend extends BackendBase {
       kernel.d0 = d.n();
       kernel.d3 = d.bK();
       kernel.d4 = d.bCol();
-      launch(Op.PACK_B, d.batch() * bPackBatch);
+      launch(Op.PACK_B, d.batch() * bPackBatch / MatmulKernelBase.TILE_COLS);
 
       kernel.mmM = d.m();
       kernel.mmN = d.n();

@@ -21,7 +21,12 @@ abstract class OpsKernelBase extends MatmulKernelBase {
   int[] istage = new int[1];
 
   int op;
+  /** Elements (work units) of the launch. */
   int n;
+  /** Work unit of step j of work-item w: w * itemStride + j * elemStride, for j < perItem. */
+  int perItem = 1;
+  int itemStride = 1;
+  int elemStride = 1;
   int o0;
   int o1;
   int o2;
@@ -75,33 +80,41 @@ abstract class OpsKernelBase extends MatmulKernelBase {
   }
 
   /**
-   * Packs op(A) into zero-padded 64x16 tiles, k-major, for {@link #matmulTile()}. o0: packed
-   * destination; o1: A; d0..d2: M, K, k tiles; d3, d4: row stride, k stride; o2: batch stride.
+   * Packs op(A) into zero-padded 64x16 tiles, k-major, for {@link #matmulTile()}; one work unit per
+   * (batch, row block, k) row of 64 elements, so the index arithmetic is paid once per row.
+   * o0: packed destination; o1: A; o2: batch stride; d0, d1: M, K; d2: k tiles; d3, d4: row and k strides.
    */
-  void packA(int i) {
-    final int perBatch = mmRowBlocks * d2 * TILE_K * TILE_ROWS;
-    final int batch = i / perBatch;
-    final int rem = i - batch * perBatch;
-    final int tile = rem / (TILE_K * TILE_ROWS);
-    final int within = rem - tile * (TILE_K * TILE_ROWS);
-    final int row = (tile / d2) * TILE_ROWS + within % TILE_ROWS;
-    final int k = (tile % d2) * TILE_K + within / TILE_ROWS;
-    mem[o0 + i] = (row < d0 && k < d1) ? mem[o1 + batch * o2 + row * d3 + k * d4] : 0f;
+  void packA(int u) {
+    final int rowsPerBatch = mmRowBlocks * d2 * TILE_K;
+    final int batch = u / rowsPerBatch;
+    final int rem = u - batch * rowsPerBatch;
+    final int rowBlock = rem / (d2 * TILE_K);
+    final int k = rem - rowBlock * d2 * TILE_K;
+    final int dst = o0 + u * TILE_ROWS;
+    final int row0 = rowBlock * TILE_ROWS;
+    final int src = o1 + batch * o2 + k * d4;
+    for (int r = 0; r < TILE_ROWS; r++) {
+      mem[dst + r] = (row0 + r < d0 && k < d1) ? mem[src + (row0 + r) * d3] : 0f;
+    }
   }
 
   /**
-   * Packs op(B) into zero-padded 16x128 tiles for {@link #matmulTile()}. o0: packed destination;
-   * o1: B; d0..d2: N, K, k tiles; d3, d4: k stride, column stride; o2: batch stride; o3: column blocks.
+   * Packs op(B) into zero-padded 16x128 tiles for {@link #matmulTile()}; one work unit per (batch,
+   * column block, k) row of 128 elements. o0: packed destination; o1: B; o2: batch stride; o3: column
+   * blocks; d0, d1: N, K; d2: k tiles; d3, d4: k and column strides.
    */
-  void packB(int i) {
-    final int perBatch = o3 * d2 * TILE_K * TILE_COLS;
-    final int batch = i / perBatch;
-    final int rem = i - batch * perBatch;
-    final int tile = rem / (TILE_K * TILE_COLS);
-    final int within = rem - tile * (TILE_K * TILE_COLS);
-    final int col = (tile / d2) * TILE_COLS + within % TILE_COLS;
-    final int k = (tile % d2) * TILE_K + within / TILE_COLS;
-    mem[o0 + i] = (col < d0 && k < d1) ? mem[o1 + batch * o2 + k * d3 + col * d4] : 0f;
+  void packB(int u) {
+    final int rowsPerBatch = o3 * d2 * TILE_K;
+    final int batch = u / rowsPerBatch;
+    final int rem = u - batch * rowsPerBatch;
+    final int colBlock = rem / (d2 * TILE_K);
+    final int k = rem - colBlock * d2 * TILE_K;
+    final int dst = o0 + u * TILE_COLS;
+    final int col0 = colBlock * TILE_COLS;
+    final int src = o1 + batch * o2 + k * d3;
+    for (int c = 0; c < TILE_COLS; c++) {
+      mem[dst + c] = (col0 + c < d0 && k < d1) ? mem[src + (col0 + c) * d4] : 0f;
+    }
   }
 
   // ---- element-wise: i < n ----------------------------------------------------------------------

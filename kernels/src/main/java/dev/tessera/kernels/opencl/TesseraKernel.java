@@ -14,80 +14,154 @@ final class TesseraKernel extends OpsKernelBase {
       // Every work-item takes part: the tile has barriers.
       matmulTile();
     } else {
-      final int i = getGlobalId(0);
-      if (i < n) {
-        dispatch(i);
-      }
+      runUnits();
     }
   }
 
-  private void dispatch(int i) {
+  private void runUnits() {
+    // Each work-item takes `count` work units (see OpenClBackend#launch). The op is chosen once per
+    // work-item, outside the loop: pocl cannot vectorise this many-branched kernel, and testing the
+    // op for every element made element-wise ops ten times slower.
+    final int w = getGlobalId(0);
+    final int first = w * itemStride;
+    int count = 0;
+    if (first < n) {
+      count = min(perItem, (n - first + elemStride - 1) / elemStride);
+    }
     if (op == Op.STAGE_IN) {
-      stageIn(i);
+      for (int j = 0; j < count; j++) {
+        stageIn(first + j * elemStride);
+      }
     } else if (op == Op.STAGE_OUT) {
-      stageOut(i);
+      for (int j = 0; j < count; j++) {
+        stageOut(first + j * elemStride);
+      }
     } else if (op == Op.STAGE_IN_INT) {
-      stageInInt(i);
+      for (int j = 0; j < count; j++) {
+        stageInInt(first + j * elemStride);
+      }
     } else if (op == Op.STAGE_OUT_INT) {
-      stageOutInt(i);
+      for (int j = 0; j < count; j++) {
+        stageOutInt(first + j * elemStride);
+      }
     } else if (op == Op.COPY) {
-      copy(i);
+      for (int j = 0; j < count; j++) {
+        copy(first + j * elemStride);
+      }
     } else if (op == Op.COPY_INT) {
-      copyInt(i);
+      for (int j = 0; j < count; j++) {
+        copyInt(first + j * elemStride);
+      }
     } else if (op == Op.FILL) {
-      fill(i);
+      for (int j = 0; j < count; j++) {
+        fill(first + j * elemStride);
+      }
     } else if (op == Op.PACK_A) {
-      packA(i);
+      for (int j = 0; j < count; j++) {
+        packA(first + j * elemStride);
+      }
     } else if (op == Op.PACK_B) {
-      packB(i);
+      for (int j = 0; j < count; j++) {
+        packB(first + j * elemStride);
+      }
     } else if (op == Op.ADD) {
-      add(i);
+      for (int j = 0; j < count; j++) {
+        add(first + j * elemStride);
+      }
     } else if (op == Op.ADD_BIAS) {
-      addBias(i);
+      for (int j = 0; j < count; j++) {
+        addBias(first + j * elemStride);
+      }
     } else if (op == Op.ADD_BIAS_BACKWARD) {
-      addBiasBackward(i);
+      for (int j = 0; j < count; j++) {
+        addBiasBackward(first + j * elemStride);
+      }
     } else if (op == Op.SCALE) {
-      scale(i);
+      for (int j = 0; j < count; j++) {
+        scale(first + j * elemStride);
+      }
     } else if (op == Op.AXPY) {
-      axpy(i);
+      for (int j = 0; j < count; j++) {
+        axpy(first + j * elemStride);
+      }
     } else if (op == Op.SUM_PARTIAL) {
-      sumPartial(i);
+      for (int j = 0; j < count; j++) {
+        sumPartial(first + j * elemStride);
+      }
     } else if (op == Op.SUM_FINAL) {
-      sumFinal();
+      // A loop like the other branches (count is 1 for work-item 0): Aparapi 3.0.2 fails to
+      // decompile a bare "if" here ("child list broken").
+      for (int j = 0; j < count; j++) {
+        sumFinal();
+      }
     } else if (op == Op.GELU) {
-      gelu(i);
+      for (int j = 0; j < count; j++) {
+        gelu(first + j * elemStride);
+      }
     } else if (op == Op.GELU_BACKWARD) {
-      geluBackward(i);
+      for (int j = 0; j < count; j++) {
+        geluBackward(first + j * elemStride);
+      }
     } else if (op == Op.SWIGLU) {
-      swiglu(i);
+      for (int j = 0; j < count; j++) {
+        swiglu(first + j * elemStride);
+      }
     } else if (op == Op.SWIGLU_BACKWARD) {
-      swigluBackward(i);
+      for (int j = 0; j < count; j++) {
+        swigluBackward(first + j * elemStride);
+      }
     } else if (op == Op.LAYER_NORM) {
-      layerNorm(i);
+      for (int j = 0; j < count; j++) {
+        layerNorm(first + j * elemStride);
+      }
     } else if (op == Op.LAYER_NORM_BACKWARD_DX) {
-      layerNormBackwardDx(i);
+      for (int j = 0; j < count; j++) {
+        layerNormBackwardDx(first + j * elemStride);
+      }
     } else if (op == Op.NORM_BACKWARD_PARAMS) {
-      normBackwardParams(i);
+      for (int j = 0; j < count; j++) {
+        normBackwardParams(first + j * elemStride);
+      }
     } else if (op == Op.RMS_NORM) {
-      rmsNorm(i);
+      for (int j = 0; j < count; j++) {
+        rmsNorm(first + j * elemStride);
+      }
     } else if (op == Op.RMS_NORM_BACKWARD_DX) {
-      rmsNormBackwardDx(i);
+      for (int j = 0; j < count; j++) {
+        rmsNormBackwardDx(first + j * elemStride);
+      }
     } else if (op == Op.ATTENTION) {
-      attention(i);
+      for (int j = 0; j < count; j++) {
+        attention(first + j * elemStride);
+      }
     } else if (op == Op.ATTENTION_BACKWARD_DQ) {
-      attentionBackwardDq(i);
+      for (int j = 0; j < count; j++) {
+        attentionBackwardDq(first + j * elemStride);
+      }
     } else if (op == Op.ATTENTION_BACKWARD_DKV) {
-      attentionBackwardDkv(i);
+      for (int j = 0; j < count; j++) {
+        attentionBackwardDkv(first + j * elemStride);
+      }
     } else if (op == Op.EMBEDDING) {
-      embedding(i);
+      for (int j = 0; j < count; j++) {
+        embedding(first + j * elemStride);
+      }
     } else if (op == Op.EMBEDDING_BACKWARD) {
-      embeddingBackward(i);
+      for (int j = 0; j < count; j++) {
+        embeddingBackward(first + j * elemStride);
+      }
     } else if (op == Op.CROSS_ENTROPY) {
-      crossEntropy(i);
+      for (int j = 0; j < count; j++) {
+        crossEntropy(first + j * elemStride);
+      }
     } else if (op == Op.CROSS_ENTROPY_BACKWARD) {
-      crossEntropyBackward(i);
+      for (int j = 0; j < count; j++) {
+        crossEntropyBackward(first + j * elemStride);
+      }
     } else if (op == Op.ADAMW) {
-      adamw(i);
+      for (int j = 0; j < count; j++) {
+        adamw(first + j * elemStride);
+      }
     }
   }
 
