@@ -179,7 +179,7 @@ public final class OpenClBackend extends BackendBase {
     if (dtype == DType.F32) {
       doFill(t, 0f);
     } else {
-      writeIntsChunked(t, new int[shape.size()]);
+      doWriteInts(t, new int[shape.size()]);
     }
     return t;
   }
@@ -216,59 +216,64 @@ public final class OpenClBackend extends BackendBase {
     return t == null ? 0 : ((DeviceTensor) t).offset;
   }
 
+  /** Body of a host transfer: moves elements [done, done + len) of one tensor through a staging buffer. */
+  @FunctionalInterface
+  private interface Chunk {
+    void move(int done, int len);
+  }
+
+  /** Splits a transfer of {@code total} elements into staging-buffer-sized chunks. */
+  private static void inChunks(int total, Chunk chunk) {
+    for (int done = 0; done < total; done += STAGE) {
+      chunk.move(done, Math.min(STAGE, total - done));
+    }
+  }
+
   @Override
   protected void doWrite(Tensor dst, float[] src) {
-    for (int done = 0; done < src.length; done += STAGE) {
-      int len = Math.min(STAGE, src.length - done);
+    inChunks(src.length, (done, len) -> {
       System.arraycopy(src, done, kernel.stage, 0, len);
       kernel.put(kernel.stage);
       bytesToDevice += 4L * STAGE;
       kernel.o0 = off(dst) + done;
       launch(Op.STAGE_IN, len);
-    }
+    });
   }
 
   @Override
   protected void doWriteInts(Tensor dst, int[] src) {
-    writeIntsChunked(dst, src);
-  }
-
-  private void writeIntsChunked(Tensor dst, int[] src) {
-    for (int done = 0; done < src.length; done += STAGE) {
-      int len = Math.min(STAGE, src.length - done);
+    inChunks(src.length, (done, len) -> {
       System.arraycopy(src, done, kernel.istage, 0, len);
       kernel.put(kernel.istage);
       bytesToDevice += 4L * STAGE;
       kernel.o0 = off(dst) + done;
       launch(Op.STAGE_IN_INT, len);
-    }
+    });
   }
 
   @Override
   protected float[] doRead(Tensor src) {
     float[] out = new float[src.size()];
-    for (int done = 0; done < out.length; done += STAGE) {
-      int len = Math.min(STAGE, out.length - done);
+    inChunks(out.length, (done, len) -> {
       kernel.o0 = off(src) + done;
       launch(Op.STAGE_OUT, len);
       kernel.get(kernel.stage);
       bytesToHost += 4L * STAGE;
       System.arraycopy(kernel.stage, 0, out, done, len);
-    }
+    });
     return out;
   }
 
   @Override
   protected int[] doReadInts(Tensor src) {
     int[] out = new int[src.size()];
-    for (int done = 0; done < out.length; done += STAGE) {
-      int len = Math.min(STAGE, out.length - done);
+    inChunks(out.length, (done, len) -> {
       kernel.o0 = off(src) + done;
       launch(Op.STAGE_OUT_INT, len);
       kernel.get(kernel.istage);
       bytesToHost += 4L * STAGE;
       System.arraycopy(kernel.istage, 0, out, done, len);
-    }
+    });
     return out;
   }
 
