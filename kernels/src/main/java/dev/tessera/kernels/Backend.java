@@ -56,6 +56,12 @@ public interface Backend extends AutoCloseable {
     return read(src)[0];
   }
 
+  /**
+   * The same elements seen with another shape (same size): no copy. The view does not own the
+   * storage: closing it frees nothing, and it must not be used after {@code t} is closed.
+   */
+  Tensor view(Tensor t, int... dims);
+
   /** dst = src (same shape and type). */
   void copy(Tensor dst, Tensor src);
 
@@ -153,6 +159,18 @@ public interface Backend extends AutoCloseable {
   void swiglu(Tensor out, Tensor gate, Tensor up);
 
   void swigluBackward(Tensor dGate, Tensor dUp, Tensor dOut, Tensor gate, Tensor up);
+
+  // ---- positions ------------------------------------------------------------------------------
+
+  /**
+   * Rotary position embedding (interleaved pairs, as in Llama): for position t and pair i,
+   * (x[2i], x[2i+1]) is rotated by the angle t * freqs[i]. x, out [B, T, H, D] (D even); freqs
+   * [D/2], usually base^(-2i/D).
+   */
+  void rope(Tensor out, Tensor x, Tensor freqs);
+
+  /** dx += the inverse rotation of dOut. */
+  void ropeBackward(Tensor dx, Tensor dOut, Tensor freqs);
 
   // ---- attention ------------------------------------------------------------------------------
 

@@ -105,6 +105,16 @@ public abstract class BackendBase implements Backend {
   }
 
   @Override
+  public final Tensor view(Tensor t, int... dims) {
+    own("view", t);
+    Shape s = Shape.of(dims);
+    if (s.size() != t.size()) {
+      throw new ShapeException("view", "cannot view " + t + " as " + s + ": sizes differ");
+    }
+    return doView(t, s);
+  }
+
+  @Override
   public final void fill(Tensor x, float value) {
     elementwise("fill", x);
     doFill(x, value);
@@ -121,6 +131,8 @@ public abstract class BackendBase implements Backend {
   protected abstract void doCopy(Tensor dst, Tensor src);
 
   protected abstract void doFill(Tensor x, float value);
+
+  protected abstract Tensor doView(Tensor t, Shape shape);
 
   // ---- ops ------------------------------------------------------------------------------------
 
@@ -263,6 +275,29 @@ public abstract class BackendBase implements Backend {
   }
 
   @Override
+  public final void rope(Tensor out, Tensor x, Tensor freqs) {
+    ropeShapes("rope", x, freqs);
+    elementwise("rope", x, out);
+    doRope(out, x, freqs, false);
+  }
+
+  @Override
+  public final void ropeBackward(Tensor dx, Tensor dOut, Tensor freqs) {
+    ropeShapes("ropeBackward", dOut, freqs);
+    elementwise("ropeBackward", dOut, dx);
+    doRope(dx, dOut, freqs, true);
+  }
+
+  private void ropeShapes(String op, Tensor x, Tensor freqs) {
+    own(op, freqs);
+    f32(op, freqs);
+    if (x.shape().rank() != 4 || x.shape().last() % 2 != 0) {
+      throw new ShapeException(op, "x must be [B, T, H, D] with D even, got " + x.shape());
+    }
+    shape(op, "freqs", freqs, x.shape().last() / 2);
+  }
+
+  @Override
   public final void attention(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v) {
     attentionShapes("attention", q);
     elementwise("attention", q, k, v, out);
@@ -386,6 +421,9 @@ public abstract class BackendBase implements Backend {
   protected abstract void doSwiglu(Tensor out, Tensor gate, Tensor up);
 
   protected abstract void doSwigluBackward(Tensor dGate, Tensor dUp, Tensor dOut, Tensor gate, Tensor up);
+
+  /** Rotates pairs of x by +angle into out (backward = false), or adds the -angle rotation into out. */
+  protected abstract void doRope(Tensor out, Tensor x, Tensor freqs, boolean backward);
 
   protected abstract void doAttention(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v);
 

@@ -175,6 +175,19 @@ public final class OpCases {
           return map("gate", dg, "up", du);
         }));
 
+    cases.add(new OpCase("rope B2 T9 H2 D8", List.of(f32("x", -1, 1, 2, 9, 2, 8), constant("freqs", 0.01f, 1f, 4)),
+        List.of("out"),
+        (be, in) -> {
+          Tensor out = be.zeros(2, 9, 2, 8);
+          be.rope(out, in.get("x"), in.get("freqs"));
+          return map("out", out);
+        },
+        (be, in, fwd, d) -> {
+          Tensor dx = zerosLike(be, in.get("x"));
+          be.ropeBackward(dx, d.get("out"), in.get("freqs"));
+          return map("x", dx);
+        }));
+
     int bs = 2;
     int t = 7;
     int h = 3;

@@ -9,11 +9,18 @@ import dev.tessera.kernels.Tensor;
 final class DeviceTensor extends Tensor {
   private final OpenClBackend owner;
   final int offset;
+  /** False for views: they share another tensor's storage and free nothing. */
+  private final boolean owns;
 
   DeviceTensor(OpenClBackend owner, DType dtype, Shape shape, int offset) {
+    this(owner, dtype, shape, offset, true);
+  }
+
+  DeviceTensor(OpenClBackend owner, DType dtype, Shape shape, int offset, boolean owns) {
     super(shape, dtype);
     this.owner = owner;
     this.offset = offset;
+    this.owns = owns;
   }
 
   @Override
@@ -23,6 +30,8 @@ final class DeviceTensor extends Tensor {
 
   @Override
   protected void release() {
-    owner.free(this);
+    if (owns) {
+      owner.free(this);
+    }
   }
 }

@@ -32,6 +32,7 @@ final class Op {
   static final int NORM_BACKWARD_PARAMS = 42;
   static final int RMS_NORM = 43;
   static final int RMS_NORM_BACKWARD_DX = 44;
+  static final int ROPE = 45;
   static final int ATTENTION = 50;
   static final int ATTENTION_BACKWARD_DQ = 51;
   static final int ATTENTION_BACKWARD_DKV = 52;

@@ -285,6 +285,11 @@ public final class OpenClBackend extends BackendBase {
   }
 
   @Override
+  protected Tensor doView(Tensor t, Shape shape) {
+    return new DeviceTensor(this, t.dtype(), shape, off(t), false);
+  }
+
+  @Override
   protected void doFill(Tensor x, float value) {
     kernel.o0 = off(x);
     kernel.s0 = value;
@@ -506,6 +511,18 @@ public final class OpenClBackend extends BackendBase {
     kernel.d0 = x.shape().last();
     launch(Op.RMS_NORM_BACKWARD_DX, x.shape().rows());
     normParams(dWeight, null, dOut, x, null, rstd);
+  }
+
+  // ---- positions --------------------------------------------------------------------------------
+
+  @Override
+  protected void doRope(Tensor out, Tensor x, Tensor freqs, boolean backward) {
+    set(out, x, freqs);
+    kernel.d0 = x.shape().dim(1);
+    kernel.d1 = x.shape().dim(2);
+    kernel.d2 = x.shape().dim(3) / 2;
+    kernel.d3 = backward ? 1 : 0;
+    launch(Op.ROPE, x.size() / 2);
   }
 
   // ---- attention --------------------------------------------------------------------------------

@@ -304,6 +304,29 @@ abstract class OpsKernelBase extends MatmulKernelBase {
     }
   }
 
+  /**
+   * Rotary embedding of pair p of x [B, T, H, D]: o0 out, o1 x, o2 freqs; d0 = T, d1 = H, d2 = D/2;
+   * d3 = 1 for backward (rotate by -angle and accumulate into out).
+   */
+  void rope(int p) {
+    final int i = p % d2;
+    final int pos = (p / d2 / d1) % d0;
+    final float theta = pos * mem[o2 + i];
+    final float c = cos(theta);
+    final float sn = d3 == 1 ? -sin(theta) : sin(theta);
+    final float a = mem[o1 + 2 * p];
+    final float b = mem[o1 + 2 * p + 1];
+    final float ra = a * c - b * sn;
+    final float rb = a * sn + b * c;
+    if (d3 == 1) {
+      mem[o0 + 2 * p] += ra;
+      mem[o0 + 2 * p + 1] += rb;
+    } else {
+      mem[o0 + 2 * p] = ra;
+      mem[o0 + 2 * p + 1] = rb;
+    }
+  }
+
   // ---- embedding and loss -----------------------------------------------------------------------
 
   /** out[i] for i < rows*C: o0 out, o1 table, o2 ids (imem); d0 = C, d1 = V. Out-of-range ids give zero rows. */

@@ -130,6 +130,10 @@ final class TesseraKernel extends OpsKernelBase {
       for (int j = 0; j < count; j++) {
         rmsNormBackwardDx(first + j * elemStride);
       }
+    } else if (op == Op.ROPE) {
+      for (int j = 0; j < count; j++) {
+        rope(first + j * elemStride);
+      }
     } else if (op == Op.ATTENTION) {
       for (int j = 0; j < count; j++) {
         attention(first + j * elemStride);

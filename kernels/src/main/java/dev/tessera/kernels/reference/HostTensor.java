@@ -18,6 +18,14 @@ public final class HostTensor extends Tensor {
     this.i = dtype == DType.I32 ? new int[shape.size()] : null;
   }
 
+  /** A view of {@code base}'s arrays with another shape. */
+  HostTensor(HostTensor base, Shape shape) {
+    super(shape, base.dtype());
+    this.owner = base.owner;
+    this.f = base.f;
+    this.i = base.i;
+  }
+
   @Override
   public Backend backend() {
     return owner;

@@ -69,6 +69,11 @@ public class ReferenceBackend extends BackendBase {
   }
 
   @Override
+  protected Tensor doView(Tensor t, Shape shape) {
+    return new HostTensor((HostTensor) t, shape);
+  }
+
+  @Override
   protected void doFill(Tensor x, float value) {
     java.util.Arrays.fill(f(x), value);
   }
@@ -346,6 +351,37 @@ public class ReferenceBackend extends BackendBase {
         float n = in[base + j] * rs;
         d[base + j] += (float) ((g[base + j] * w[j] - n * meanDnN) * rs);
         dw[j] += g[base + j] * n;
+      }
+    }
+  }
+
+  // ---- positions ------------------------------------------------------------------------------
+
+  @Override
+  protected void doRope(Tensor out, Tensor x, Tensor freqs, boolean backward) {
+    Shape s = x.shape();
+    int t = s.dim(1);
+    int h = s.dim(2);
+    int half = s.dim(3) / 2;
+    float[] o = f(out);
+    float[] in = f(x);
+    float[] fr = f(freqs);
+    for (int p = 0; p < in.length / 2; p++) {
+      int i = p % half;
+      int pos = (p / half / h) % t;
+      float theta = pos * fr[i];
+      float c = (float) Math.cos(theta);
+      float sn = backward ? -(float) Math.sin(theta) : (float) Math.sin(theta);
+      float a = in[2 * p];
+      float b = in[2 * p + 1];
+      float ra = a * c - b * sn;
+      float rb = a * sn + b * c;
+      if (backward) {
+        o[2 * p] += ra;
+        o[2 * p + 1] += rb;
+      } else {
+        o[2 * p] = ra;
+        o[2 * p + 1] = rb;
       }
     }
   }
