@@ -1,5 +1,7 @@
 /**
- * Model configs, layers with explicit forward/backward over the kernels' {@code Backend}, AdamW and
- * LR schedules, tokenizers and datasets. Knows nothing of ranks, Hazelcast or Spark (issue 3).
+ * The model: configs ({@link dev.tessera.model.GptConfig}), layers with explicit forward and
+ * backward over the kernels' {@code Backend} ({@code layers}), AdamW and the LR schedule
+ * ({@code optim}), tokenizers and data sources ({@code data}), and the single-worker training
+ * step ({@code train}). Knows nothing of ranks, Hazelcast or Spark.
  */
 package dev.tessera.model;

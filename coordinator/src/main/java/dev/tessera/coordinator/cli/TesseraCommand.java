@@ -9,7 +9,8 @@ import picocli.CommandLine.Spec;
 /** {@code tessera}: the command line. Each subcommand is a small class beside this one. */
 @Command(name = "tessera", mixinStandardHelpOptions = true, versionProvider = Version.class,
     description = "Distributed training of transformer language models on the JVM.",
-    subcommands = {SelfCheckCommand.class, DevicesCommand.class, CommandLine.HelpCommand.class})
+    subcommands = {TrainCommand.class, SampleCommand.class, SelfCheckCommand.class, DevicesCommand.class,
+        CommandLine.HelpCommand.class})
 public final class TesseraCommand implements Runnable {
   /** Exit code for bad usage, a bad config or a missing device. */
   public static final int USAGE_ERROR = 2;

@@ -1,0 +1,219 @@
+package dev.tessera.coordinator.run;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.tessera.kernels.Backend;
+import dev.tessera.kernels.Tensor;
+import dev.tessera.model.Param;
+import dev.tessera.model.io.Safetensors;
+import dev.tessera.model.train.Trainer;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.Consumer;
+import java.util.stream.Stream;
+
+/**
+ * Checkpoints of a run: {@code checkpoints/step-N/} with {@code model.safetensors} (parameters),
+ * {@code optimizer.safetensors} (AdamW moments) and {@code manifest.json} (format version, step,
+ * data position, tokenizer, SHA-256 of each file). Written under {@code step-N.tmp} and renamed, so
+ * a crash leaves either the whole checkpoint or none. Loading verifies every hash; a corrupt or
+ * partial checkpoint is reported and the previous good one used.
+ */
+public final class Checkpoints {
+  public static final String FORMAT = "tessera-checkpoint";
+  public static final int VERSION = 1;
+  static final String MODEL = "model.safetensors";
+  static final String OPTIMIZER = "optimizer.safetensors";
+  static final String MANIFEST = "manifest.json";
+
+  private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+  private Checkpoints() {
+  }
+
+  /** What manifest.json holds. */
+  public record Manifest(String format, int version, int step, long dataRngState, List<String> tokenizer,
+      Map<String, String> sha256) {
+  }
+
+  /** A verified checkpoint on disk. */
+  public record Checkpoint(Path dir, Manifest manifest) {
+  }
+
+  public static Path dir(Path run) {
+    return run.resolve("checkpoints");
+  }
+
+  /** Writes the trainer's state after {@code trainer.stepsDone()} steps. */
+  public static Path write(Path run, Trainer trainer, List<String> tokenizer) throws IOException {
+    int step = trainer.stepsDone();
+    Path root = dir(run);
+    Files.createDirectories(root);
+    Path tmp = root.resolve("step-" + step + ".tmp");
+    Path done = root.resolve("step-" + step);
+    deleteTree(tmp);
+    Files.createDirectories(tmp);
+    Backend be = trainer.model().params().backend();
+    Map<String, Safetensors.Entry> model = new LinkedHashMap<>();
+    Map<String, Safetensors.Entry> moments = new LinkedHashMap<>();
+    for (Param p : trainer.model().params().all()) {
+      model.put(p.name(), entry(be, p.value()));
+      moments.put("m." + p.name(), entry(be, trainer.optimizer().firstMoments().get(p.name())));
+      moments.put("v." + p.name(), entry(be, trainer.optimizer().secondMoments().get(p.name())));
+    }
+    Map<String, String> meta = new LinkedHashMap<>(); // ordered: the same state gives the same bytes
+    meta.put("format", FORMAT);
+    meta.put("version", Integer.toString(VERSION));
+    meta.put("step", Integer.toString(step));
+    Safetensors.write(tmp.resolve(MODEL), model, meta);
+    Safetensors.write(tmp.resolve(OPTIMIZER), moments, meta);
+    Map<String, String> hashes = new LinkedHashMap<>();
+    hashes.put(MODEL, sha256(tmp.resolve(MODEL)));
+    hashes.put(OPTIMIZER, sha256(tmp.resolve(OPTIMIZER)));
+    Manifest m = new Manifest(FORMAT, VERSION, step, trainer.dataRngState(), tokenizer, hashes);
+    JSON.writeValue(tmp.resolve(MANIFEST).toFile(), m);
+    if (Files.exists(done)) {
+      Path old = root.resolve("step-" + step + ".old");
+      deleteTree(old);
+      Files.move(done, old, StandardCopyOption.ATOMIC_MOVE);
+      Files.move(tmp, done, StandardCopyOption.ATOMIC_MOVE);
+      deleteTree(old);
+    } else {
+      Files.move(tmp, done, StandardCopyOption.ATOMIC_MOVE);
+    }
+    return done;
+  }
+
+  private static Safetensors.Entry entry(Backend be, Tensor t) {
+    return new Safetensors.Entry(t.shape().toArray(), be.read(t));
+  }
+
+  /** The newest checkpoint whose manifest and hashes check out; each bad one is reported to {@code warn}. */
+  public static Optional<Checkpoint> latest(Path run, Consumer<String> warn) {
+    Path root = dir(run);
+    if (!Files.isDirectory(root)) {
+      return Optional.empty();
+    }
+    List<Path> dirs = new ArrayList<>();
+    try (Stream<Path> s = Files.list(root)) {
+      s.filter(p -> p.getFileName().toString().matches("step-\\d+")).forEach(dirs::add);
+    } catch (IOException e) {
+      throw new IllegalArgumentException("cannot list " + root + ": " + e.getMessage(), e);
+    }
+    dirs.sort(Comparator.comparingInt(Checkpoints::stepOf).reversed());
+    for (Path d : dirs) {
+      try {
+        return Optional.of(verify(d));
+      } catch (IOException | RuntimeException e) {
+        warn.accept("checkpoint " + d + " is unusable (" + e.getMessage() + "); trying an older one");
+      }
+    }
+    return Optional.empty();
+  }
+
+  private static int stepOf(Path p) {
+    return Integer.parseInt(p.getFileName().toString().substring("step-".length()));
+  }
+
+  /** Reads the manifest and checks the format, the version and every file's SHA-256. */
+  public static Checkpoint verify(Path dir) throws IOException {
+    Path mf = dir.resolve(MANIFEST);
+    if (!Files.isRegularFile(mf)) {
+      throw new IOException("no " + MANIFEST);
+    }
+    Manifest m;
+    try {
+      m = JSON.readValue(mf.toFile(), Manifest.class);
+    } catch (IOException e) {
+      throw new IOException(MANIFEST + " is not readable: " + e.getMessage(), e);
+    }
+    if (!FORMAT.equals(m.format()) || m.version() != VERSION) {
+      throw new IOException("format " + m.format() + " version " + m.version() + " (this Tessera reads " + FORMAT
+          + " version " + VERSION + ")");
+    }
+    if (m.sha256() == null || !m.sha256().containsKey(MODEL) || !m.sha256().containsKey(OPTIMIZER)) {
+      throw new IOException(MANIFEST + " lists no hash for " + MODEL + " and " + OPTIMIZER);
+    }
+    for (Map.Entry<String, String> e : m.sha256().entrySet()) {
+      Path f = dir.resolve(e.getKey());
+      if (!Files.isRegularFile(f)) {
+        throw new IOException(e.getKey() + " is missing");
+      }
+      String actual = sha256(f);
+      if (!actual.equals(e.getValue())) {
+        throw new IOException(e.getKey() + " has SHA-256 " + actual + ", the manifest says " + e.getValue());
+      }
+    }
+    return new Checkpoint(dir, m);
+  }
+
+  /** Loads a verified checkpoint into the trainer (same model shape required). */
+  public static void restore(Checkpoint c, Trainer trainer) throws IOException {
+    Map<String, Safetensors.Entry> model = Safetensors.read(c.dir().resolve(MODEL));
+    Map<String, Safetensors.Entry> moments = Safetensors.read(c.dir().resolve(OPTIMIZER));
+    Backend be = trainer.model().params().backend();
+    for (Param p : trainer.model().params().all()) {
+      load(be, p.value(), model.get(p.name()), c, p.name());
+      load(be, trainer.optimizer().firstMoments().get(p.name()), moments.get("m." + p.name()), c, "m." + p.name());
+      load(be, trainer.optimizer().secondMoments().get(p.name()), moments.get("v." + p.name()), c, "v." + p.name());
+    }
+    trainer.restore(c.manifest().step(), c.manifest().dataRngState());
+  }
+
+  /** Loads only the parameters (for sampling). */
+  public static void loadParams(Checkpoint c, List<Param> params, Backend be) throws IOException {
+    Map<String, Safetensors.Entry> model = Safetensors.read(c.dir().resolve(MODEL));
+    for (Param p : params) {
+      load(be, p.value(), model.get(p.name()), c, p.name());
+    }
+  }
+
+  private static void load(Backend be, Tensor into, Safetensors.Entry e, Checkpoint c, String name)
+      throws IOException {
+    if (e == null) {
+      throw new IOException(c.dir() + ": no tensor '" + name + "' (was it written by another model shape?)");
+    }
+    if (!java.util.Arrays.equals(e.shape(), into.shape().toArray())) {
+      throw new IOException(c.dir() + ": tensor '" + name + "' has shape " + java.util.Arrays.toString(e.shape())
+          + " but the model needs " + into.shape());
+    }
+    be.write(into, e.data());
+  }
+
+  static String sha256(Path file) throws IOException {
+    try (InputStream in = Files.newInputStream(file)) {
+      MessageDigest md = MessageDigest.getInstance("SHA-256");
+      byte[] buf = new byte[1 << 16];
+      int n;
+      while ((n = in.read(buf)) > 0) {
+        md.update(buf, 0, n);
+      }
+      return HexFormat.of().formatHex(md.digest());
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException("the JDK has no SHA-256", e);
+    }
+  }
+
+  static void deleteTree(Path p) throws IOException {
+    if (!Files.exists(p)) {
+      return;
+    }
+    try (Stream<Path> s = Files.walk(p)) {
+      for (Path q : s.sorted(Comparator.reverseOrder()).toList()) {
+        Files.delete(q);
+      }
+    }
+  }
+}

@@ -1,0 +1,109 @@
+package dev.tessera.model.layers;
+
+import dev.tessera.kernels.Backend;
+import dev.tessera.kernels.Tensor;
+import dev.tessera.model.GptConfig;
+import dev.tessera.model.Params;
+
+/**
+ * Causal multi-head self-attention: q, k, v projections, optional rotary positions, the fused
+ * attention kernel, an output projection. x, y [B, T, C]; inside, heads are [B, T, H, D].
+ */
+public final class Attention {
+  private final Backend be;
+  private final LinearLayer q;
+  private final LinearLayer k;
+  private final LinearLayer v;
+  private final LinearLayer proj;
+  private final int heads;
+  private final int headSize;
+  private final Tensor ropeFreqs;
+
+  public Attention(Params params, LayerFactory layers, String name, GptConfig cfg, float std, float projStd) {
+    this.be = params.backend();
+    this.heads = layers.localHeads(cfg.nHead());
+    this.headSize = cfg.headSize();
+    int width = heads * headSize;
+    q = layers.linear(params, name + ".q", cfg.nEmbd(), width, cfg.bias(), std, LayerFactory.Split.COLUMN);
+    k = layers.linear(params, name + ".k", cfg.nEmbd(), width, cfg.bias(), std, LayerFactory.Split.COLUMN);
+    v = layers.linear(params, name + ".v", cfg.nEmbd(), width, cfg.bias(), std, LayerFactory.Split.COLUMN);
+    proj = layers.linear(params, name + ".proj", width, cfg.nEmbd(), cfg.bias(), projStd, LayerFactory.Split.ROW);
+    if (cfg.positions() == GptConfig.Positions.ROTARY) {
+      float[] f = new float[headSize / 2];
+      for (int i = 0; i < f.length; i++) {
+        f[i] = (float) Math.pow(cfg.ropeBase(), -2.0 * i / headSize);
+      }
+      ropeFreqs = be.fromArray(f, f.length);
+    } else {
+      ropeFreqs = null;
+    }
+  }
+
+  public static final class Ctx extends Saved {
+    final Tensor x;
+    Tensor q;
+    Tensor k;
+    Tensor v;
+    Tensor qr;
+    Tensor kr;
+    Tensor att;
+    Tensor lse;
+    public Tensor out;
+
+    Ctx(Tensor x) {
+      this.x = x;
+    }
+  }
+
+  private Tensor heads(Tensor t) {
+    return be.view(t, t.shape().dim(0), t.shape().dim(1), heads, headSize);
+  }
+
+  public Ctx forward(Tensor x) {
+    int b = x.shape().dim(0);
+    int t = x.shape().dim(1);
+    Ctx c = new Ctx(x);
+    c.q = c.keep(q.forward(x));
+    c.k = c.keep(k.forward(x));
+    c.v = c.keep(v.forward(x));
+    if (ropeFreqs != null) {
+      c.qr = c.keep(be.zeros(b, t, heads, headSize));
+      c.kr = c.keep(be.zeros(b, t, heads, headSize));
+      be.rope(c.qr, heads(c.q), ropeFreqs);
+      be.rope(c.kr, heads(c.k), ropeFreqs);
+    } else {
+      c.qr = heads(c.q);
+      c.kr = heads(c.k);
+    }
+    c.att = c.keep(be.zeros(b, t, heads, headSize));
+    c.lse = c.keep(be.zeros(b, heads, t));
+    be.attention(c.att, c.lse, c.qr, c.kr, heads(c.v));
+    c.out = c.keep(proj.forward(be.view(c.att, b, t, heads * headSize)));
+    return c;
+  }
+
+  /** dx += the input gradient of dOut. */
+  public void backward(Ctx c, Tensor dOut, Tensor dx) {
+    int b = dOut.shape().dim(0);
+    int t = dOut.shape().dim(1);
+    int width = heads * headSize;
+    try (Tensor dAtt = be.zeros(b, t, width); Tensor dq = be.zeros(b, t, heads, headSize);
+        Tensor dk = be.zeros(b, t, heads, headSize); Tensor dv = be.zeros(b, t, width)) {
+      proj.backward(be.view(c.att, b, t, width), dOut, dAtt);
+      be.attentionBackward(dq, dk, heads(dv), be.view(dAtt, b, t, heads, headSize), c.qr, c.kr, heads(c.v), c.att,
+          c.lse);
+      if (ropeFreqs != null) {
+        try (Tensor dq0 = be.zeros(b, t, heads, headSize); Tensor dk0 = be.zeros(b, t, heads, headSize)) {
+          be.ropeBackward(dq0, dq, ropeFreqs);
+          be.ropeBackward(dk0, dk, ropeFreqs);
+          q.backward(c.x, be.view(dq0, b, t, width), dx);
+          k.backward(c.x, be.view(dk0, b, t, width), dx);
+        }
+      } else {
+        q.backward(c.x, be.view(dq, b, t, width), dx);
+        k.backward(c.x, be.view(dk, b, t, width), dx);
+      }
+      v.backward(c.x, dv, dx);
+    }
+  }
+}

@@ -1,0 +1,45 @@
+package dev.tessera.model.layers;
+
+import dev.tessera.kernels.Backend;
+import dev.tessera.kernels.DType;
+import dev.tessera.kernels.Shape;
+import dev.tessera.kernels.Tensor;
+import dev.tessera.model.Param;
+import dev.tessera.model.Params;
+
+/** y = x W^T + b. x [..., in], W [out, in] (PyTorch's layout), b [out], y [..., out]. */
+public final class Linear implements LinearLayer {
+  private final Backend be;
+  private final Param weight;
+  private final Param bias;
+  private final int out;
+
+  public Linear(Params params, String name, int in, int out, boolean bias, float std) {
+    this.be = params.backend();
+    this.out = out;
+    this.weight = params.normal(name + ".weight", std, out, in);
+    this.bias = bias ? params.constant(name + ".bias", 0f, out) : null;
+  }
+
+  @Override
+  public Tensor forward(Tensor x) {
+    int[] dims = x.shape().toArray();
+    dims[dims.length - 1] = out;
+    Tensor y = be.allocate(DType.F32, Shape.of(dims));
+    be.matmul(y, x, weight.value(), false, true);
+    if (bias != null) {
+      be.addBias(y, y, bias.value());
+    }
+    return y;
+  }
+
+  /** dx += dy W; dW += dy^T x; db += sum of dy over rows. */
+  @Override
+  public void backward(Tensor x, Tensor dy, Tensor dx) {
+    be.matmul(dx, dy, weight.value(), false, false, 1f, 1f);
+    be.matmul(weight.grad(), dy, x, true, false, 1f, 1f);
+    if (bias != null) {
+      be.addBiasBackward(bias.grad(), dy);
+    }
+  }
+}

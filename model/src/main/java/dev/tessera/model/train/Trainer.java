@@ -1,0 +1,156 @@
+package dev.tessera.model.train;
+
+import dev.tessera.kernels.Backend;
+import dev.tessera.kernels.Tensor;
+import dev.tessera.model.Param;
+import dev.tessera.model.Rng;
+import dev.tessera.model.data.Batch;
+import dev.tessera.model.data.DataSource;
+import dev.tessera.model.layers.Gpt;
+import dev.tessera.model.optim.AdamW;
+import dev.tessera.model.optim.LrSchedule;
+
+/**
+ * The single-worker training step: gradient accumulation over micro-batches, global-norm clipping,
+ * AdamW with the LR schedule; and evaluation on fixed validation batches. All randomness after
+ * initialisation comes from one data {@link Rng}, so a run restored from {@link #state} continues
+ * bit-identically.
+ */
+public final class Trainer implements AutoCloseable {
+
+  /** Hyper-parameters of the step. batchSize is per micro-batch; tokens per step = batch x block x accum. */
+  public record Options(int batchSize, int blockSize, int gradAccum, float gradClip, LrSchedule lr, float beta1,
+      float beta2, float eps, float weightDecay, long seed, int evalBatches) {
+  }
+
+  /** What one optimizer step did. */
+  public record StepResult(int step, double loss, float lr, double gradNorm, long tokens, double seconds) {
+  }
+
+  private final Backend be;
+  private final Gpt model;
+  private final DataSource data;
+  private final Options o;
+  private final AdamW adam;
+  private final Rng dataRng;
+  private final Tensor normPart;
+  private final Tensor normTotal;
+
+  public Trainer(Gpt model, DataSource data, Options o) {
+    this.be = model.params().backend();
+    this.model = model;
+    this.data = data;
+    this.o = o;
+    this.adam = new AdamW(be, model.params().all(), o.beta1(), o.beta2(), o.eps(), o.weightDecay());
+    this.dataRng = Rng.derive(o.seed(), "data");
+    this.normPart = be.zeros(1);
+    this.normTotal = be.zeros(1);
+  }
+
+  public Gpt model() {
+    return model;
+  }
+
+  /** Optimizer steps done so far; the next {@link #step()} is this one. */
+  public int stepsDone() {
+    return adam.steps();
+  }
+
+  public StepResult step() {
+    long t0 = System.nanoTime();
+    int step = adam.steps();
+    float lr = o.lr().at(step);
+    model.params().zeroGrads();
+    double lossSum = 0;
+    long tokens = 0;
+    for (int micro = 0; micro < o.gradAccum(); micro++) {
+      Batch batch = data.train(dataRng, o.batchSize(), o.blockSize());
+      try (Tensor ids = be.fromInts(batch.ids(), batch.batch(), batch.block());
+          Tensor targets = be.fromInts(batch.targets(), batch.batch(), batch.block());
+          Gpt.Ctx ctx = model.forward(ids, targets, batch.ids().length)) {
+        double loss = be.readScalar(ctx.lossSum) / ctx.counted;
+        if (!Double.isFinite(loss)) {
+          throw new TrainingDivergedException("step " + step + ": the training loss is " + loss
+              + " (micro-batch " + micro + "); lower the learning-rate or check the data");
+        }
+        lossSum += loss;
+        tokens += ctx.counted;
+        model.backward(ctx, 1f / (ctx.counted * (float) o.gradAccum()));
+      }
+    }
+    double norm = gradNorm();
+    if (!Double.isFinite(norm)) {
+      throw new TrainingDivergedException("step " + step + ": the gradient norm is " + norm);
+    }
+    if (o.gradClip() > 0) {
+      double coef = o.gradClip() / (norm + 1e-6);
+      if (coef < 1) {
+        for (Param p : model.params().all()) {
+          be.scale(p.grad(), (float) coef);
+        }
+      }
+    }
+    adam.step(lr);
+    return new StepResult(step, lossSum / o.gradAccum(), lr, norm, tokens, (System.nanoTime() - t0) / 1e9);
+  }
+
+  /** The global L2 norm of all gradients, summed on the device and read once. */
+  private double gradNorm() {
+    be.fill(normTotal, 0f);
+    for (Param p : model.params().all()) {
+      be.sumSquares(normPart, p.grad());
+      be.axpy(normTotal, 1f, normPart);
+    }
+    return Math.sqrt(be.readScalar(normTotal));
+  }
+
+  /** Mean loss over the fixed validation batches. */
+  public double evaluate() {
+    double sum = 0;
+    for (int i = 0; i < o.evalBatches(); i++) {
+      Batch batch = data.validation(i, o.batchSize(), o.blockSize());
+      try (Tensor ids = be.fromInts(batch.ids(), batch.batch(), batch.block());
+          Tensor targets = be.fromInts(batch.targets(), batch.batch(), batch.block());
+          Gpt.Ctx ctx = model.forward(ids, targets, batch.ids().length)) {
+        sum += be.readScalar(ctx.lossSum) / ctx.counted;
+      }
+    }
+    return sum / o.evalBatches();
+  }
+
+  /** The baselines on the same validation batches as {@link #evaluate}, if the data knows them. */
+  public java.util.Optional<double[]> baselines() {
+    return data.baselines().map(b -> {
+      double bayes = 0;
+      double unigram = 0;
+      for (int i = 0; i < o.evalBatches(); i++) {
+        Batch batch = data.validation(i, o.batchSize(), o.blockSize());
+        bayes += b.bayesOptimal(batch);
+        unigram += b.unigram(batch);
+      }
+      return new double[] {bayes / o.evalBatches(), unigram / o.evalBatches(), b.contextFree()};
+    });
+  }
+
+  /** Everything a checkpoint must hold beyond the parameters and moments. */
+  public long dataRngState() {
+    return dataRng.state();
+  }
+
+  public AdamW optimizer() {
+    return adam;
+  }
+
+  /** Restores the step count and the data position of a checkpoint (parameters and moments are written directly). */
+  public void restore(int steps, long dataRngState) {
+    adam.setSteps(steps);
+    dataRng.setState(dataRngState);
+  }
+
+  @Override
+  public void close() {
+    adam.close();
+    normPart.close();
+    normTotal.close();
+  }
+}
