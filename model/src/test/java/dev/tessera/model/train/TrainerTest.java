@@ -1,0 +1,81 @@
+package dev.tessera.model.train;
+
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.tessera.kernels.Backend;
+import dev.tessera.kernels.TestBackends;
+import dev.tessera.kernels.check.Numerics;
+import dev.tessera.model.GptConfig;
+import dev.tessera.model.Param;
+import dev.tessera.model.Params;
+import dev.tessera.model.data.MarkovSource;
+import dev.tessera.model.layers.Gpt;
+import dev.tessera.model.layers.LayerFactory;
+import dev.tessera.model.optim.LrSchedule;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class TrainerTest {
+  // No biases: a key bias has an exactly-zero gradient, whose rounding noise Adam amplifies, which
+  // would make two runs that differ only in summation order drift apart.
+  static final GptConfig TINY = new GptConfig(6, 16, 2, 2, 32, false, GptConfig.Norm.LAYERNORM, GptConfig.Mlp.GELU,
+      GptConfig.Positions.LEARNED, 0, 10000f);
+
+  static Trainer trainer(Backend be, Params params, int batch, int accum, float lr) {
+    return new Trainer(new Gpt(TINY, params, LayerFactory.LOCAL), new MarkovSource(0, 6, 0.2),
+        new Trainer.Options(batch, 16, accum, 1f, new LrSchedule(lr, lr / 10, 2, 40), 0.9f, 0.99f, 1e-8f, 0.1f, 5,
+            4));
+  }
+
+  @Test
+  void theLossFallsOnTheBuiltInCorpus() {
+    Backend be = TestBackends.openClCpu();
+    try (Params params = new Params(be, 3); Trainer t = trainer(be, params, 16, 1, 3e-3f)) {
+      double before = t.evaluate();
+      for (int i = 0; i < 40; i++) {
+        t.step();
+      }
+      double after = t.evaluate();
+      assertTrue(after < before - 0.1, "validation loss " + before + " -> " + after);
+    }
+  }
+
+  @Test
+  void twoMicroBatchesOfEightEqualOneBatchOfSixteen() {
+    Backend be = TestBackends.openClCpu();
+    List<float[]> a = new ArrayList<>();
+    List<float[]> b = new ArrayList<>();
+    try (Params p1 = new Params(be, 3); Trainer t1 = trainer(be, p1, 16, 1, 1e-3f)) {
+      for (int i = 0; i < 3; i++) {
+        t1.step();
+      }
+      p1.all().forEach(p -> a.add(be.read(p.value())));
+    }
+    try (Params p2 = new Params(be, 3); Trainer t2 = trainer(be, p2, 8, 2, 1e-3f)) {
+      for (int i = 0; i < 3; i++) {
+        t2.step();
+      }
+      p2.all().forEach(p -> b.add(be.read(p.value())));
+    }
+    for (int i = 0; i < a.size(); i++) {
+      double err = Numerics.relativeError(b.get(i), a.get(i));
+      assertTrue(err < 1e-5, "parameter " + i + " differs by " + err);
+    }
+  }
+
+  @Test
+  void aNanLossStopsTrainingWithTheStepNamed() {
+    Backend be = TestBackends.openClCpu();
+    try (Params params = new Params(be, 3); Trainer t = trainer(be, params, 4, 1, 1e-3f)) {
+      t.step();
+      Param wte = params.get("wte");
+      float[] w = be.read(wte.value());
+      w[0] = Float.NaN;
+      be.write(wte.value(), w);
+      TrainingDivergedException e = assertThrows(TrainingDivergedException.class, t::step);
+      assertTrue(e.getMessage().startsWith("step 1:"), e.getMessage());
+    }
+  }
+}
