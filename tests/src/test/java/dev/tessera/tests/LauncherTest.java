@@ -37,8 +37,8 @@ class LauncherTest {
     return new Result(p.exitValue(), out);
   }
 
-  @Test
-  void selfcheckRunsEveryOpOnOpenClAndReportsTheDevice() throws Exception {
+  /** Skips with the reason when there is no OpenCL CPU device; fails instead under CI=true. */
+  static void requireOpenClCpu() {
     if (OpenClDevices.first(Device.TYPE.CPU).isEmpty()) {
       String why = "no OpenCL CPU device: " + OpenClDevices.inventory();
       if ("true".equals(System.getenv("CI"))) {
@@ -46,11 +46,34 @@ class LauncherTest {
       }
       Assumptions.abort(why);
     }
+  }
+
+  @Test
+  void selfcheckRunsEveryOpOnOpenClAndReportsTheDevice() throws Exception {
+    requireOpenClCpu();
     Result r = tessera("selfcheck", "--device", "cpu");
     assertEquals(0, r.exit(), r.out());
     assertTrue(r.out().contains("device: OpenCL CPU"), r.out());
     assertTrue(r.out().contains("attention"), r.out());
     assertTrue(r.out().contains("all ops match the reference"), r.out());
+  }
+
+  @Test
+  void trainThenSampleFromTheCommandLine(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+    requireOpenClCpu();
+    Path run = tmp.resolve("run");
+    Result r = tessera("train", "--steps", "30", "--n-layer", "1", "--n-embd", "32", "--eval-every", "10",
+        "--out", run.toString());
+    assertEquals(0, r.exit(), r.out());
+    assertTrue(r.out().contains("compute device: OpenCL CPU"), r.out());
+    assertTrue(r.out().contains("run " + run + ": 30 steps, validation loss"), r.out());
+    assertTrue(Files.exists(run.resolve("report.md")) && Files.exists(run.resolve("loss.png")));
+    Result s = tessera("sample", "--run", run.toString(), "--prompt", "abc", "--tokens", "20");
+    assertEquals(0, s.exit(), s.out());
+    assertTrue(s.out().lines().anyMatch(l -> l.matches("abc[a-h]{20}")), s.out());
+    Result bad = tessera("train", "--n-layers", "2");
+    assertEquals(2, bad.exit(), bad.out());
+    assertTrue(bad.out().contains("--n-layers"), bad.out());
   }
 
   @Test
