@@ -100,13 +100,13 @@ final class TrainCommand implements Callable<Integer> {
   Float eps;
   @Option(names = "--grad-clip", description = "Clip the global gradient norm to this; 0 = off (default: 1.0).")
   Float gradClip;
-  @Option(names = "--batch-size", description = "Sequences per micro-batch (default: 16).")
+  @Option(names = "--batch-size", description = "Sequences per micro-batch (default: 64).")
   Integer batchSize;
   @Option(names = "--grad-accum", description = "Micro-batches per optimizer step (default: 1).")
   Integer gradAccum;
 
   // ---- run
-  @Option(names = "--steps", description = "Optimizer steps (default: 2500).")
+  @Option(names = "--steps", description = "Optimizer steps (default: 800).")
   Integer steps;
   @Option(names = "--seed", description = "Seed of the initial weights and the data order (default: 1337).")
   Long seed;
@@ -114,14 +114,14 @@ final class TrainCommand implements Callable<Integer> {
       + "auto).")
   String device;
   @Option(names = "--eval-every", description = "Validation loss every N steps, and at the end; 0 = only at the end "
-      + "(default: 250).")
+      + "(default: 100).")
   Integer evalEvery;
   @Option(names = "--eval-batches", description = "Validation batches per evaluation (default: 8).")
   Integer evalBatches;
   @Option(names = "--checkpoint-every", description = "Checkpoint every N steps, and at the end; 0 = only at the end "
-      + "(default: 500).")
+      + "(default: 200).")
   Integer checkpointEvery;
-  @Option(names = "--log-every", description = "Log a step line every N steps (default: 50).")
+  @Option(names = "--log-every", description = "Log a step line every N steps (default: 25).")
   Integer logEvery;
   @Option(names = "--out", paramLabel = "DIR", description = "The run directory (default: runs/<time>-<data>).")
   String out;

@@ -67,6 +67,6 @@ public record TrainConfig(
   public static final TrainConfig DEFAULTS = new TrainConfig(
       BUILTIN, "char", 0.1, 1, 8, 0.1,
       2, 4, 64, 64, false, "layernorm", "gelu", "learned", 0, 10000f,
-      3e-3f, 3e-4f, 50, 0, 0.1f, 0.9f, 0.99f, 1e-8f, 1.0f, 16, 1,
-      2500, 1337L, "auto", 250, 8, 500, 50, "");
+      3e-3f, 3e-4f, 50, 0, 0.1f, 0.9f, 0.99f, 1e-8f, 1.0f, 64, 1,
+      800, 1337L, "auto", 100, 8, 200, 25, "");
 }
