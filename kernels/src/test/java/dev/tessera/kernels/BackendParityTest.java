@@ -43,13 +43,13 @@ class BackendParityTest {
     }
   }
 
-  @ParameterizedTest(name = "OpenCL CPU: {0}")
+  @ParameterizedTest(name = "OpenCL: {0}")
   @MethodSource("cases")
   void openClMatchesReference(OpCase c) {
-    OpenClBackend cl = TestBackends.openClCpu();
+    OpenClBackend cl = TestBackends.openCl();
     long before = cl.launches();
     assertParity(cl, c);
-    assertTrue(cl.describe().startsWith("OpenCL CPU"), cl.describe());
+    assertTrue(cl.describe().startsWith("OpenCL " + TestBackends.kind().id().toUpperCase()), cl.describe());
     assertTrue(cl.launches() > before, "no OpenCL kernel was launched");
   }
 
@@ -61,7 +61,7 @@ class BackendParityTest {
 
   @Test
   void openClMatmulAtTileMultiplesAndBeyond() {
-    OpenClBackend cl = TestBackends.openClCpu();
+    OpenClBackend cl = TestBackends.openCl();
     for (int[] mkn : new int[][] {{128, 64, 256}, {256, 256, 256}, {1, 1, 1}, {65, 17, 129}, {3, 300, 2}}) {
       OpCase c = OpCases.matmul("matmul " + mkn[0] + "x" + mkn[1] + "x" + mkn[2], new int[] {mkn[0], mkn[1]},
           new int[] {mkn[1], mkn[2]}, new int[] {mkn[0], mkn[2]}, false, false);

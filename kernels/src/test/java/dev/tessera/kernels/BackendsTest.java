@@ -30,7 +30,7 @@ class BackendsTest {
 
   @Test
   void cpuRequestOpensOpenClOnTheCpu() {
-    TestBackends.openClCpu(); // skips (or fails in CI) with the reason when there is no OpenCL CPU
+    TestBackends.openCl(); // skips (or fails in CI) with the reason when there is no OpenCL CPU
     try (Backend b = Backends.create(DeviceKind.CPU)) {
       assertEquals(DeviceKind.CPU, b.kind());
       assertTrue(b.describe().startsWith("OpenCL CPU"), b.describe());
@@ -39,7 +39,7 @@ class BackendsTest {
 
   @Test
   void autoPrefersOpenCl() {
-    TestBackends.openClCpu();
+    TestBackends.openCl();
     try (Backend b = Backends.create(DeviceKind.AUTO)) {
       assertTrue(b.kind().isOpenCl(), b.describe());
     }

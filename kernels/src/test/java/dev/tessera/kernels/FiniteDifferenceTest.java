@@ -33,7 +33,7 @@ class FiniteDifferenceTest {
     for (OpCase c : OpCases.all()) {
       if (c.backward() != null) {
         args.add(Arguments.of(Named.of("reference", "reference"), c));
-        args.add(Arguments.of(Named.of("OpenCL CPU", "opencl"), c));
+        args.add(Arguments.of(Named.of("OpenCL", "opencl"), c));
       }
     }
     return args.stream();
@@ -42,7 +42,7 @@ class FiniteDifferenceTest {
   @ParameterizedTest(name = "{0}: {1}")
   @MethodSource("cases")
   void backwardMatchesFiniteDifferences(String backendName, OpCase c) {
-    Backend b = backendName.equals("opencl") ? TestBackends.openClCpu() : new ReferenceBackend();
+    Backend b = backendName.equals("opencl") ? TestBackends.openCl() : new ReferenceBackend();
     Map<String, Object> host = c.hostInputs(SEED);
     Map<String, float[]> weights;
     Map<String, float[]> analytic = new LinkedHashMap<>();

@@ -14,7 +14,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 class ShapeErrorsTest {
 
   static Stream<Backend> backends() {
-    return Stream.of(new ReferenceBackend(), TestBackends.openClCpu());
+    return Stream.of(new ReferenceBackend(), TestBackends.openCl());
   }
 
   private static void assertRejects(Executable call, String... fragments) {

@@ -8,27 +8,41 @@ import dev.tessera.kernels.opencl.OpenClDevices;
 import org.junit.jupiter.api.Assumptions;
 
 /**
- * Opens the backends the tests compare. OpenCL on the CPU (pocl) must exist in CI: there its
+ * Opens the backends the tests compare. The OpenCL device is the CPU (pocl) unless
+ * {@value #ENV}=gpu (as on a GPU machine, see docs/gpu.md). OpenCL must exist in CI: there its
  * absence fails the test; elsewhere the test is skipped with the reason shown.
  */
 public final class TestBackends {
+  public static final String ENV = "TESSERA_TEST_DEVICE";
   private static OpenClBackend openCl;
 
   private TestBackends() {
   }
 
-  /** One shared OpenCL CPU backend for the whole test JVM (compiling the kernel takes seconds). */
-  public static synchronized OpenClBackend openClCpu() {
+  /** The OpenCL device kind under test: CPU, or GPU when {@value #ENV}=gpu. */
+  public static DeviceKind kind() {
+    return "gpu".equalsIgnoreCase(System.getenv(ENV)) ? DeviceKind.GPU : DeviceKind.CPU;
+  }
+
+  /** The OpenCL device under test (after {@link #openCl()} has checked it exists). */
+  public static com.aparapi.device.OpenCLDevice device() {
+    openCl();
+    return OpenClDevices.first(kind() == DeviceKind.GPU ? Device.TYPE.GPU : Device.TYPE.CPU).orElseThrow();
+  }
+
+  /** One shared OpenCL backend for the whole test JVM (compiling the kernel takes seconds). */
+  public static synchronized OpenClBackend openCl() {
     if (openCl == null) {
-      var device = OpenClDevices.first(Device.TYPE.CPU);
+      DeviceKind kind = kind();
+      var device = OpenClDevices.first(kind == DeviceKind.GPU ? Device.TYPE.GPU : Device.TYPE.CPU);
       if (device.isEmpty()) {
-        String why = "no OpenCL CPU device: " + OpenClDevices.inventory();
+        String why = "no OpenCL " + kind.id() + " device: " + OpenClDevices.inventory();
         if ("true".equals(System.getenv("CI"))) {
           fail(why + " (CI must run the kernel tests on pocl; .ci/run installs it)");
         }
         Assumptions.abort(why);
       }
-      openCl = new OpenClBackend(device.get(), DeviceKind.CPU, 1 << 20);
+      openCl = new OpenClBackend(device.get(), kind, 1 << 20);
     }
     return openCl;
   }

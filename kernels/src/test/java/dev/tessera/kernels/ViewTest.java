@@ -10,7 +10,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 class ViewTest {
   static Stream<Backend> backends() {
-    return Stream.of(new ReferenceBackend(), TestBackends.openClCpu());
+    return Stream.of(new ReferenceBackend(), TestBackends.openCl());
   }
 
   @ParameterizedTest

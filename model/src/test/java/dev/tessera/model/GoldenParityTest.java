@@ -40,7 +40,7 @@ class GoldenParityTest {
     Path file = GOLDEN.resolve(config + ".safetensors");
     Map<String, Safetensors.Entry> dump = Safetensors.read(file);
     Map<String, String> meta = Safetensors.metadata(file);
-    Backend be = backend.equals("opencl") ? TestBackends.openClCpu() : new ReferenceBackend();
+    Backend be = backend.equals("opencl") ? TestBackends.openCl() : new ReferenceBackend();
     GptConfig cfg = new GptConfig(i(meta, "vocab"), i(meta, "block"), i(meta, "layers"), i(meta, "heads"),
         i(meta, "embd"), Boolean.parseBoolean(capitalised(meta.get("bias"))),
         GptConfig.parse(GptConfig.Norm.class, meta.get("norm"), "norm"),

@@ -23,7 +23,7 @@ class TrainRunTest {
 
   @BeforeEach
   void needsOpenCl() {
-    TestBackends.openClCpu(); // skips with the reason, or fails under CI, when there is no OpenCL CPU device
+    TestBackends.openCl(); // skips with the reason, or fails under CI, when there is no OpenCL CPU device
   }
 
   private Map<String, Object> small(Path out, int steps) {

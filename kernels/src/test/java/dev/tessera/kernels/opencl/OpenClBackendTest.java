@@ -5,8 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.aparapi.device.Device;
-import dev.tessera.kernels.DeviceKind;
 import dev.tessera.kernels.DeviceUnavailableException;
 import dev.tessera.kernels.Tensor;
 import dev.tessera.kernels.TestBackends;
@@ -18,7 +16,7 @@ class OpenClBackendTest {
 
   @Test
   void whenOpsChain_thenNothingCrossesToTheHostUntilRead() {
-    OpenClBackend cl = TestBackends.openClCpu();
+    OpenClBackend cl = TestBackends.openCl();
     Random rnd = new Random(1);
     Tensor x = cl.fromArray(Numerics.uniform(rnd, 64 * 32, -1, 1), 64, 32);
     Tensor w = cl.fromArray(Numerics.uniform(rnd, 32 * 48, -1, 1), 32, 48);
@@ -45,9 +43,7 @@ class OpenClBackendTest {
 
   @Test
   void whenArenaFills_thenItGrowsAndKeepsEveryTensor() {
-    var device = OpenClDevices.first(Device.TYPE.CPU);
-    TestBackends.openClCpu(); // skips or fails with the reason when there is no OpenCL CPU
-    try (OpenClBackend small = new OpenClBackend(device.get(), DeviceKind.CPU, 4096)) {
+    try (OpenClBackend small = new OpenClBackend(TestBackends.device(), TestBackends.kind(), 4096)) {
       Random rnd = new Random(2);
       float[] a = Numerics.uniform(rnd, 3000, -1, 1);
       float[] b = Numerics.uniform(rnd, 20000, -1, 1);
@@ -69,7 +65,7 @@ class OpenClBackendTest {
 
   @Test
   void whenTransferIsLargerThanTheStagingBuffer_thenItGoesInChunks() {
-    OpenClBackend cl = TestBackends.openClCpu();
+    OpenClBackend cl = TestBackends.openCl();
     float[] big = Numerics.uniform(new Random(3), OpenClBackend.STAGE * 2 + 123, -1, 1);
     try (Tensor t = cl.fromArray(big, big.length)) {
       assertArrayEquals(big, cl.read(t));
@@ -78,9 +74,7 @@ class OpenClBackendTest {
 
   @Test
   void whenAparapiFallsBack_thenTheLaunchFailsLoudly() {
-    var device = OpenClDevices.first(Device.TYPE.CPU);
-    TestBackends.openClCpu();
-    try (OpenClBackend cl = new OpenClBackend(device.get(), DeviceKind.CPU, 4096)) {
+    try (OpenClBackend cl = new OpenClBackend(TestBackends.device(), TestBackends.kind(), 4096)) {
       // A work-group far beyond the device's limit cannot launch; Aparapi would quietly run the
       // kernel in Java instead.
       DeviceUnavailableException e = assertThrows(DeviceUnavailableException.class,

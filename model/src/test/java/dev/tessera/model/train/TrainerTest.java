@@ -31,7 +31,7 @@ class TrainerTest {
 
   @Test
   void theLossFallsOnTheBuiltInCorpus() {
-    Backend be = TestBackends.openClCpu();
+    Backend be = TestBackends.openCl();
     try (Params params = new Params(be, 3); Trainer t = trainer(be, params, 16, 1, 3e-3f)) {
       double before = t.evaluate();
       for (int i = 0; i < 40; i++) {
@@ -44,7 +44,7 @@ class TrainerTest {
 
   @Test
   void twoMicroBatchesOfEightEqualOneBatchOfSixteen() {
-    Backend be = TestBackends.openClCpu();
+    Backend be = TestBackends.openCl();
     List<float[]> a = new ArrayList<>();
     List<float[]> b = new ArrayList<>();
     try (Params p1 = new Params(be, 3); Trainer t1 = trainer(be, p1, 16, 1, 1e-3f)) {
@@ -67,7 +67,7 @@ class TrainerTest {
 
   @Test
   void aNanLossStopsTrainingWithTheStepNamed() {
-    Backend be = TestBackends.openClCpu();
+    Backend be = TestBackends.openCl();
     try (Params params = new Params(be, 3); Trainer t = trainer(be, params, 4, 1, 1e-3f)) {
       t.step();
       Param wte = params.get("wte");
