@@ -41,7 +41,7 @@ class Block(nn.Module):
     def __init__(self, c, h):
         super().__init__()
         self.h = h
-        self.ln1, self.ln2 = nn.LayerNorm(c, bias=False) if hasattr(nn.LayerNorm, "bias") else nn.LayerNorm(c), nn.LayerNorm(c)
+        self.ln1, self.ln2 = nn.LayerNorm(c, bias=False), nn.LayerNorm(c, bias=False)
         self.q, self.k, self.v, self.proj = (nn.Linear(c, c, bias=False) for _ in range(4))
         self.fc, self.out = nn.Linear(c, 4 * c, bias=False), nn.Linear(4 * c, c, bias=False)
 
@@ -59,7 +59,7 @@ class Gpt(nn.Module):
         super().__init__()
         self.wte, self.wpe = nn.Embedding(vocab, c), nn.Embedding(block, c)
         self.blocks = nn.ModuleList(Block(c, heads) for _ in range(layers))
-        self.lnf = nn.LayerNorm(c)
+        self.lnf = nn.LayerNorm(c, bias=False)
 
     def forward(self, ids, targets):
         x = self.wte(ids) + self.wpe(torch.arange(ids.shape[1], device=ids.device))

@@ -5,10 +5,6 @@ import dev.tessera.kernels.Backends;
 import dev.tessera.kernels.Tensor;
 import dev.tessera.kernels.check.Numerics;
 import dev.tessera.kernels.reference.ReferenceBackend;
-import java.io.BufferedReader;
-import java.io.IOException;
-import java.io.InputStreamReader;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -18,7 +14,6 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.Callable;
-import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -75,46 +70,12 @@ final class KernelsBench implements Callable<Integer> {
     return 0;
   }
 
-  /** Times fn: one warm-up, then the best of reps, in seconds. */
   private double best(Backend b, Runnable fn) {
-    fn.run();
-    b.sync();
-    long bestNs = Long.MAX_VALUE;
-    for (int i = 0; i < reps; i++) {
-      long t0 = System.nanoTime();
-      fn.run();
-      b.sync();
-      bestNs = Math.min(bestNs, System.nanoTime() - t0);
-    }
-    return bestNs / 1e9;
+    return Probes.best(b, reps, fn);
   }
 
   private double squareMatmul(Backend b, int n) {
-    float[] x = Numerics.uniform(rnd, n * n, -1, 1);
-    float[] y = Numerics.uniform(rnd, n * n, -1, 1);
-    try (Tensor tx = b.fromArray(x, n, n); Tensor ty = b.fromArray(y, n, n); Tensor tz = b.zeros(n, n)) {
-      b.matmul(tz, tx, ty, false, false);
-      checkEntries(b.read(tz), x, y, n, n, n);
-      return 2.0 * n * n * n / best(b, () -> b.matmul(tz, tx, ty, false, false)) / 1e9;
-    }
-  }
-
-  /** Compares 64 random entries of z = x y with double-precision dot products. */
-  private void checkEntries(float[] z, float[] x, float[] y, int m, int k, int n) {
-    for (int t = 0; t < 64; t++) {
-      int i = rnd.nextInt(m);
-      int j = rnd.nextInt(n);
-      double dot = 0;
-      double mag = 0;
-      for (int kk = 0; kk < k; kk++) {
-        dot += (double) x[i * k + kk] * y[kk * n + j];
-        mag += Math.abs((double) x[i * k + kk] * y[kk * n + j]);
-      }
-      if (Math.abs(dot - z[i * n + j]) > 1e-5 * mag + 1e-6) {
-        throw new IllegalStateException("matmul " + m + "x" + k + "x" + n + " is wrong at (" + i + ", " + j + "): "
-            + z[i * n + j] + " vs " + dot);
-      }
-    }
+    return Probes.squareMatmul(b, n, reps, rnd);
   }
 
   /** One matmul of a linear layer y = x W^T and its two backward matmuls. */
@@ -216,22 +177,9 @@ final class KernelsBench implements Callable<Integer> {
     for (int n : sizes) {
       cmd.add(Integer.toString(n));
     }
-    try {
-      Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-      List<String> lines = new ArrayList<>();
-      try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
-        r.lines().forEach(lines::add);
-      }
-      if (!p.waitFor(600, TimeUnit.SECONDS) || p.exitValue() != 0) {
-        System.out.println("openblas peer failed: " + String.join(" | ", lines));
-        return out;
-      }
-      for (String l : lines) {
-        String[] f = l.trim().split("\\s+");
-        out.put(Integer.parseInt(f[0]), Double.parseDouble(f[1]));
-      }
-    } catch (IOException e) {
-      System.out.println("openblas peer unavailable: " + e.getMessage());
+    for (String l : Probes.peer(cmd, 600)) {
+      String[] f = l.trim().split("\\s+");
+      out.put(Integer.parseInt(f[0]), Double.parseDouble(f[1]));
     }
     return out;
   }

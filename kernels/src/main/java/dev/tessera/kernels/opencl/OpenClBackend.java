@@ -37,8 +37,11 @@ public final class OpenClBackend extends BackendBase {
   /** Elements per host transfer chunk (4 MiB of floats). */
   static final int STAGE = 1 << 20;
   static final int SUM_PARTIALS = 256;
+  /** Elements an arena may hold: its size in bytes must fit Aparapi's 32-bit byte count. */
+  static final long MAX_ARENA_ELEMENTS = (1L << 29) - 64;
 
   private final OpenCLDevice device;
+  private final LinkedHashSet<Device> pinned;
   private final DeviceKind kind;
   private final TesseraKernel kernel = new TesseraKernel();
   private final DeviceArena floats;
@@ -60,7 +63,7 @@ public final class OpenClBackend extends BackendBase {
       device.setSharedMemory(false);
     }
     kernel.setExplicit(true);
-    KernelManager.instance().setPreferredDevices(kernel, new LinkedHashSet<>(List.of(device)));
+    pinned = new LinkedHashSet<>(List.of(device));
     floats = new DeviceArena("float", initialElements);
     ints = new DeviceArena("int", Math.max(DeviceArena.ALIGN, initialElements / 16));
     kernel.mem = new float[floats.capacity()];
@@ -148,6 +151,9 @@ public final class OpenClBackend extends BackendBase {
       throw new IllegalStateException("OpenCL backend on " + device.getName() + " failed earlier and cannot be used");
     }
     try {
+      // Aparapi keeps device preferences per kernel class, not per object: pin ours again in case
+      // another backend (another device) or a failed launch changed them.
+      KernelManager.instance().setPreferredDevices(kernel, pinned);
       kernel.execute(range);
     } catch (AssertionError | RuntimeException e) {
       // With a device-bound range Aparapi reports a failed launch this way instead of falling back.
@@ -192,7 +198,9 @@ public final class OpenClBackend extends BackendBase {
   private void grow(DType dtype, int needed) {
     DeviceArena arena = dtype == DType.F32 ? floats : ints;
     long want = Math.max(2L * arena.capacity(), (long) arena.capacity() + DeviceArena.aligned(needed));
-    long limit = Math.min(Integer.MAX_VALUE - 64L, device.getMaxMemAllocSize() / 4);
+    // Aparapi's native side sizes buffers in a 32-bit int of bytes: an arena of 2 GiB or more fails
+    // to allocate ("clCreateBuffer failed out of host memory"), so one arena stays below 2^29 floats.
+    long limit = Math.min(MAX_ARENA_ELEMENTS, device.getMaxMemAllocSize() / 4);
     if (want > limit) {
       want = limit;
       if (want < (long) arena.capacity() + DeviceArena.aligned(needed)) {

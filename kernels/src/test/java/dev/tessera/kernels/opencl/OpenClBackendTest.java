@@ -83,4 +83,17 @@ class OpenClBackendTest {
       assertThrows(IllegalStateException.class, () -> cl.fill(cl.zeros(4), 1f), "a failed backend stays failed");
     }
   }
+
+  @Test
+  void whenAnotherBackendFails_thenThisOneStillWorks() {
+    // Aparapi keeps device preferences per kernel class; a failure in one backend must not spill over.
+    OpenClBackend shared = TestBackends.openCl();
+    try (OpenClBackend other = new OpenClBackend(TestBackends.device(), TestBackends.kind(), 4096)) {
+      assertThrows(DeviceUnavailableException.class, () -> other.launchNop(1 << 16, 1 << 15));
+    }
+    try (Tensor t = shared.zeros(8)) {
+      shared.fill(t, 3f);
+      assertArrayEquals(new float[] {3, 3, 3, 3, 3, 3, 3, 3}, shared.read(t));
+    }
+  }
 }

@@ -1,0 +1,151 @@
+package dev.tessera.bench;
+
+import dev.tessera.coordinator.run.TrainConfigs;
+import dev.tessera.coordinator.run.TrainRun;
+import dev.tessera.kernels.Backend;
+import dev.tessera.kernels.Backends;
+import dev.tessera.kernels.DeviceKind;
+import dev.tessera.kernels.Tensor;
+import dev.tessera.kernels.check.Numerics;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code bench/run gpu}: on an OpenCL GPU, side by side with PyTorch on the same GPU
+ * ({@code gpu_torch.py}): matmul TFLOP/s against cuBLAS fp32 with TF32 off; fused attention at the
+ * nanoGPT GPU shapes; and end-to-end training tokens/s of nanoGPT's GPU Tiny-Shakespeare config (6
+ * layers, 6 heads, 384 wide, block 256, batch 64) against the same model in PyTorch eager fp32.
+ */
+@Command(name = "gpu", mixinStandardHelpOptions = true, description = "GPU kernels and training against PyTorch.")
+final class GpuBench implements Callable<Integer> {
+  @Option(names = "--sizes", split = ",", defaultValue = "1024,2048,4096,8192", description = "matmul sizes")
+  int[] sizes;
+
+  @Option(names = "--reps", defaultValue = "5", description = "timed repetitions; the best is kept")
+  int reps;
+
+  @Option(names = "--train-steps", defaultValue = "30", description = "training steps timed (after 5 warm-up)")
+  int trainSteps;
+
+  @Option(names = "--data", defaultValue = "data/tinyshakespeare.txt", description = "training text")
+  Path data;
+
+  @Option(names = "--peer", defaultValue = "gpu_torch.py", description = "the PyTorch peer script ('' to skip)")
+  String peer;
+
+  @Override
+  public Integer call() throws Exception {
+    BenchLine line = new BenchLine("gpu");
+    Random rnd = new Random(5);
+    Map<Integer, Double> ours = new LinkedHashMap<>();
+    try (Backend b = Backends.create(DeviceKind.GPU)) {
+      System.out.println("device: " + b.describe());
+      line.put("gpu", b.describe().replaceAll("^OpenCL GPU: ", "").replaceAll(" \\(.*", ""));
+      for (int n : sizes) {
+        double t = Probes.squareMatmul(b, n, reps, rnd) / 1e3;
+        ours.put(n, t);
+        System.out.printf(Locale.ROOT, "matmul %d^3: %.2f TFLOP/s%n", n, t);
+        line.put("matmul" + n + "_tflops", t);
+      }
+      attention(b, line, rnd);
+    }
+    double tessera = train(line);
+    if (!peer.isEmpty() && Files.exists(Path.of(peer))) {
+      List<String> cmd = new ArrayList<>(List.of("python3", peer, "matmul"));
+      for (int n : sizes) {
+        cmd.add(Integer.toString(n));
+      }
+      for (String l : Probes.peer(cmd, 300)) {
+        String[] f = l.split("\\s+");
+        if (f[0].equals("matmul")) {
+          int n = Integer.parseInt(f[1]);
+          double cublas = Double.parseDouble(f[3]);
+          line.put("cublas" + n + "_tflops", cublas).put("ratio" + n, ours.get(n) / cublas);
+        }
+      }
+      for (String l : Probes.peer(List.of("python3", peer, "train", Integer.toString(trainSteps)), 600)) {
+        String[] f = l.split("\\s+");
+        if (f[0].equals("train")) {
+          double torch = Double.parseDouble(f[2]);
+          line.put("torch_tokens_per_s", torch).put("train_ratio", tessera / torch);
+        }
+      }
+    }
+    line.emit();
+    return 0;
+  }
+
+  private void attention(Backend b, BenchLine line, Random rnd) {
+    int bs = 64;
+    int t = 256;
+    int h = 6;
+    int d = 64;
+    int n = bs * t * h * d;
+    try (Tensor q = b.fromArray(Numerics.uniform(rnd, n, -1, 1), bs, t, h, d);
+        Tensor k = b.fromArray(Numerics.uniform(rnd, n, -1, 1), bs, t, h, d);
+        Tensor v = b.fromArray(Numerics.uniform(rnd, n, -1, 1), bs, t, h, d); Tensor out = b.zeros(bs, t, h, d);
+        Tensor lse = b.zeros(bs, h, t); Tensor dq = b.zeros(bs, t, h, d); Tensor dk = b.zeros(bs, t, h, d);
+        Tensor dv = b.zeros(bs, t, h, d)) {
+      double fwd = Probes.best(b, reps, () -> b.attention(out, lse, q, k, v));
+      double bwd = Probes.best(b, reps, () -> b.attentionBackward(dq, dk, dv, out, q, k, v, out, lse));
+      double flops = 2.0 * 2 * bs * h * (t * (t + 1) / 2.0) * d;
+      System.out.printf(Locale.ROOT, "attention B%d T%d H%d D%d: forward %.2f ms (%.2f TFLOP/s), backward %.2f ms%n",
+          bs, t, h, d, fwd * 1e3, flops / fwd / 1e12, bwd * 1e3);
+      line.put("attention_fwd_ms", fwd * 1e3).put("attention_bwd_ms", bwd * 1e3);
+    }
+  }
+
+  /** Trains the nanoGPT GPU config with tessera train; returns the steady-state tokens/s. */
+  private double train(BenchLine line) throws Exception {
+    Path out = Path.of("target", "bench", "gpu-train-run");
+    if (Files.exists(out)) {
+      try (var s = Files.walk(out)) {
+        for (Path p : s.sorted(java.util.Comparator.reverseOrder()).toList()) {
+          Files.delete(p);
+        }
+      }
+    }
+    Map<String, Object> o = new LinkedHashMap<>();
+    o.put("data", data.toString());
+    o.put("n-layer", 6);
+    o.put("n-head", 6);
+    o.put("n-embd", 384);
+    o.put("block-size", 256);
+    o.put("batch-size", 64);
+    o.put("learning-rate", 1e-3f);
+    o.put("min-lr", 1e-4f);
+    o.put("warmup-steps", 5);
+    o.put("steps", trainSteps + 5);
+    o.put("eval-every", 0);
+    o.put("eval-batches", 1);
+    o.put("checkpoint-every", 0);
+    o.put("log-every", 5);
+    o.put("device", "gpu");
+    o.put("out", out.toString());
+    TrainRun.start(TrainConfigs.resolve(null, o));
+    List<String> rows = Files.readAllLines(out.resolve("metrics.csv"));
+    double sum = 0;
+    int count = 0;
+    for (String r : rows.subList(1, rows.size())) {
+      String[] f = r.split(",", -1);
+      if (Integer.parseInt(f[0]) >= 5) {
+        sum += 1.0 / Double.parseDouble(f[5]);
+        count++;
+      }
+    }
+    double tps = count / sum; // harmonic mean of per-step rates = total tokens / total time
+    System.out.printf(Locale.ROOT, "train 6x384, block 256, batch 64: %,.0f tokens/s (steady state, %d steps)%n", tps,
+        count);
+    line.put("train_tokens_per_s", tps);
+    return tps;
+  }
+}
