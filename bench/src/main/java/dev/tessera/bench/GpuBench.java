@@ -120,7 +120,10 @@ final class GpuBench implements Callable<Integer> {
     o.put("n-head", 6);
     o.put("n-embd", 384);
     o.put("block-size", 256);
-    o.put("batch-size", 64);
+    // 64 sequences per step as nanoGPT, in 4 micro-batches of 16: one OpenCL buffer (one arena) holds
+    // under 2 GiB through Aparapi, and 64 x 256 x 384 activations of six layers do not fit in it.
+    o.put("batch-size", 16);
+    o.put("grad-accum", 4);
     o.put("learning-rate", 1e-3f);
     o.put("min-lr", 1e-4f);
     o.put("warmup-steps", 5);

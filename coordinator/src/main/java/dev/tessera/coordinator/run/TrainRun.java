@@ -194,7 +194,12 @@ public final class TrainRun {
     if (Double.isNaN(valLoss)) {
       valLoss = trainer.evaluate();
     }
-    LossPlot.write(dir.resolve("loss.png"), metrics.rows(), baselines);
+    try {
+      LossPlot.write(dir.resolve("loss.png"), metrics.rows(), baselines);
+    } catch (IOException | LinkageError | RuntimeException e) {
+      // A machine without fonts or AWT libraries cannot draw; the numbers are all in metrics.csv.
+      LOG.warn("loss.png not written ({}); the losses are in metrics.csv", e.toString());
+    }
     Report.write(dir.resolve("report.md"), new Report.Summary(data.describe(), device, paramCount, cfg, cfg.steps(),
         tokens, seconds, trainLoss, valLoss, baselines, lastCheckpoint));
     LOG.info(String.format(Locale.ROOT, "done: %d steps, validation loss %.4f%s; report: %s", cfg.steps(), valLoss,

@@ -36,6 +36,9 @@ final class Op {
   static final int ATTENTION = 50;
   static final int ATTENTION_BACKWARD_DQ = 51;
   static final int ATTENTION_BACKWARD_DKV = 52;
+  static final int ATTENTION_ONLINE = 53;
+  static final int ATTENTION_BACKWARD_DQ_ONLINE = 54;
+  static final int ATTENTION_BACKWARD_DKV_ONLINE = 55;
   static final int EMBEDDING = 60;
   static final int EMBEDDING_BACKWARD = 61;
   static final int CROSS_ENTROPY = 62;

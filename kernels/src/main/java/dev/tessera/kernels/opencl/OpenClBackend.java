@@ -535,6 +535,11 @@ public final class OpenClBackend extends BackendBase {
 
   // ---- attention --------------------------------------------------------------------------------
 
+  /** Whether the head fits the private accumulators of the one-pass attention kernels. */
+  private static boolean registerHeads(Tensor q) {
+    return q.shape().dim(3) <= TesseraKernel.MAX_HEAD;
+  }
+
   private void attentionDims(Tensor q) {
     Shape s = q.shape();
     kernel.d0 = s.dim(1);
@@ -547,7 +552,7 @@ public final class OpenClBackend extends BackendBase {
   protected void doAttention(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v) {
     set(out, lse, q, k, v);
     attentionDims(q);
-    launch(Op.ATTENTION, lse.size());
+    launch(registerHeads(q) ? Op.ATTENTION_ONLINE : Op.ATTENTION, lse.size());
   }
 
   @Override
@@ -556,9 +561,10 @@ public final class OpenClBackend extends BackendBase {
     try (Tensor rowDots = scratch(lse.size())) {
       set(dq, dOut, q, k, v, out, lse, rowDots);
       attentionDims(q);
-      launch(Op.ATTENTION_BACKWARD_DQ, lse.size());
+      boolean online = registerHeads(q);
+      launch(online ? Op.ATTENTION_BACKWARD_DQ_ONLINE : Op.ATTENTION_BACKWARD_DQ, lse.size());
       set(dk, dv, dOut, q, k, v, lse, rowDots);
-      launch(Op.ATTENTION_BACKWARD_DKV, lse.size());
+      launch(online ? Op.ATTENTION_BACKWARD_DKV_ONLINE : Op.ATTENTION_BACKWARD_DKV, lse.size());
     }
   }
 

@@ -7,6 +7,15 @@ package dev.tessera.kernels.opencl;
  * That keeps tensors resident on the device across launches.
  */
 final class TesseraKernel extends OpsKernelBase {
+  /** Largest head size the register-accumulating attention handles; larger heads use the plain path. */
+  static final int MAX_HEAD = 128;
+
+  // Per-work-item accumulators of the attention ops, so that a row's output or gradient is summed
+  // in private memory and written once, instead of read-modify-written in global memory per key.
+  @PrivateMemorySpace(MAX_HEAD)
+  final float[] accA = new float[MAX_HEAD];
+  @PrivateMemorySpace(MAX_HEAD)
+  final float[] accB = new float[MAX_HEAD];
 
   @Override
   public void run() {
@@ -134,6 +143,18 @@ final class TesseraKernel extends OpsKernelBase {
       for (int j = 0; j < count; j++) {
         rope(first + j * elemStride);
       }
+    } else if (op == Op.ATTENTION_ONLINE) {
+      for (int j = 0; j < count; j++) {
+        attentionOnline(first + j * elemStride);
+      }
+    } else if (op == Op.ATTENTION_BACKWARD_DQ_ONLINE) {
+      for (int j = 0; j < count; j++) {
+        attentionBackwardDqOnline(first + j * elemStride);
+      }
+    } else if (op == Op.ATTENTION_BACKWARD_DKV_ONLINE) {
+      for (int j = 0; j < count; j++) {
+        attentionBackwardDkvOnline(first + j * elemStride);
+      }
     } else if (op == Op.ATTENTION) {
       for (int j = 0; j < count; j++) {
         attention(first + j * elemStride);
@@ -170,6 +191,100 @@ final class TesseraKernel extends OpsKernelBase {
   }
 
   // ---- attention: q, k, v, out [B, T, H, D]; lse [B, H, T]; one work-item per (b, h, row) ------
+
+  /**
+   * Query row i of head (b, h) in one pass (online softmax, as FlashAttention): the running maximum m,
+   * the running sum l and the output accumulate in private memory; out = acc / l, lse = m + log l.
+   * Same arguments as {@link #attention}; head size at most {@link #MAX_HEAD}.
+   */
+  private void attentionOnline(int w) {
+    final int t = d0;
+    final int h = d1;
+    final int dd = d2;
+    final int b = w / (h * t);
+    final int hh = (w / t) % h;
+    final int i = w % t;
+    final int qi = ((b * t + i) * h + hh) * dd;
+    for (int e = 0; e < dd; e++) {
+      accA[e] = 0f;
+    }
+    float m = NEG_HUGE;
+    float l = 0f;
+    for (int j = 0; j <= i; j++) {
+      final int kj = ((b * t + j) * h + hh) * dd;
+      final float sc = dot(o2 + qi, o3 + kj, dd) * s0;
+      final float mNew = max(m, sc);
+      final float corr = exp(m - mNew);
+      final float p = exp(sc - mNew);
+      l = l * corr + p;
+      for (int e = 0; e < dd; e++) {
+        accA[e] = accA[e] * corr + p * mem[o4 + kj + e];
+      }
+      m = mNew;
+    }
+    mem[o1 + (b * h + hh) * t + i] = m + log(l);
+    for (int e = 0; e < dd; e++) {
+      mem[o0 + qi + e] = accA[e] / l;
+    }
+  }
+
+  /** {@link #attentionBackwardDq} with dq summed in private memory and added once. */
+  private void attentionBackwardDqOnline(int w) {
+    final int t = d0;
+    final int h = d1;
+    final int dd = d2;
+    final int b = w / (h * t);
+    final int hh = (w / t) % h;
+    final int i = w % t;
+    final int qi = ((b * t + i) * h + hh) * dd;
+    final int row = (b * h + hh) * t + i;
+    final float di = dot(o1 + qi, o5 + qi, dd);
+    mem[o7 + row] = di;
+    final float lse = mem[o6 + row];
+    for (int e = 0; e < dd; e++) {
+      accA[e] = 0f;
+    }
+    for (int j = 0; j <= i; j++) {
+      final int kj = ((b * t + j) * h + hh) * dd;
+      final float p = exp(dot(o2 + qi, o3 + kj, dd) * s0 - lse);
+      final float ds = p * (dot(o1 + qi, o4 + kj, dd) - di);
+      for (int e = 0; e < dd; e++) {
+        accA[e] += ds * mem[o3 + kj + e];
+      }
+    }
+    for (int e = 0; e < dd; e++) {
+      mem[o0 + qi + e] += s0 * accA[e];
+    }
+  }
+
+  /** {@link #attentionBackwardDkv} with dk and dv summed in private memory and added once. */
+  private void attentionBackwardDkvOnline(int w) {
+    final int t = d0;
+    final int h = d1;
+    final int dd = d2;
+    final int b = w / (h * t);
+    final int hh = (w / t) % h;
+    final int j = w % t;
+    final int kj = ((b * t + j) * h + hh) * dd;
+    for (int e = 0; e < dd; e++) {
+      accA[e] = 0f;
+      accB[e] = 0f;
+    }
+    for (int i = j; i < t; i++) {
+      final int qi = ((b * t + i) * h + hh) * dd;
+      final int row = (b * h + hh) * t + i;
+      final float p = exp(dot(o3 + qi, o4 + kj, dd) * s0 - mem[o6 + row]);
+      final float ds = p * (dot(o2 + qi, o5 + kj, dd) - mem[o7 + row]);
+      for (int e = 0; e < dd; e++) {
+        accA[e] += ds * mem[o3 + qi + e];
+        accB[e] += p * mem[o2 + qi + e];
+      }
+    }
+    for (int e = 0; e < dd; e++) {
+      mem[o0 + kj + e] += s0 * accA[e];
+      mem[o1 + kj + e] += accB[e];
+    }
+  }
 
   /** q . k over the head dimension for rows qi and kj (element offsets of the rows). */
   private float dot(int qBase, int kBase, int dims) {
