@@ -24,6 +24,14 @@ public interface Backend extends AutoCloseable {
   /** A new tensor of zeros. */
   Tensor allocate(DType dtype, Shape shape);
 
+  /**
+   * A new tensor whose contents are unspecified: for outputs that the next op overwrites entirely
+   * (it saves a fill on devices where allocation does not zero). Backends may return zeros.
+   */
+  default Tensor empty(DType dtype, Shape shape) {
+    return allocate(dtype, shape);
+  }
+
   default Tensor zeros(int... dims) {
     return allocate(DType.F32, Shape.of(dims));
   }

@@ -50,6 +50,11 @@ public final class OpenClBackend extends BackendBase {
   private long bytesToHost;
   private long launches;
   private boolean broken;
+  /** Nanoseconds and launches per op code, when {@value #PROFILE_ENV}=1 (printed on close). */
+  private final long[] profileNanos = new long[128];
+  private final long[] profileCount = new long[128];
+  private final boolean profile = "1".equals(System.getenv(PROFILE_ENV));
+  static final String PROFILE_ENV = "TESSERA_PROFILE";
 
   /**
    * Opens the device and compiles the kernel on it.
@@ -154,7 +159,12 @@ public final class OpenClBackend extends BackendBase {
       // Aparapi keeps device preferences per kernel class, not per object: pin ours again in case
       // another backend (another device) or a failed launch changed them.
       KernelManager.instance().setPreferredDevices(kernel, pinned);
+      long t0 = profile ? System.nanoTime() : 0;
       kernel.execute(range);
+      if (profile) {
+        profileNanos[op] += System.nanoTime() - t0;
+        profileCount[op]++;
+      }
     } catch (AssertionError | RuntimeException e) {
       // With a device-bound range Aparapi reports a failed launch this way instead of falling back.
       broken = true;
@@ -175,19 +185,24 @@ public final class OpenClBackend extends BackendBase {
 
   @Override
   public Tensor allocate(DType dtype, Shape shape) {
-    DeviceArena arena = dtype == DType.F32 ? floats : ints;
-    int off = arena.allocate(shape.size());
-    if (off < 0) {
-      grow(dtype, shape.size());
-      off = arena.allocate(shape.size());
-    }
-    DeviceTensor t = new DeviceTensor(this, dtype, shape, off);
+    Tensor t = empty(dtype, shape);
     if (dtype == DType.F32) {
       doFill(t, 0f);
     } else {
       doWriteInts(t, new int[shape.size()]);
     }
     return t;
+  }
+
+  @Override
+  public Tensor empty(DType dtype, Shape shape) {
+    DeviceArena arena = dtype == DType.F32 ? floats : ints;
+    int off = arena.allocate(shape.size());
+    if (off < 0) {
+      grow(dtype, shape.size());
+      off = arena.allocate(shape.size());
+    }
+    return new DeviceTensor(this, dtype, shape, off);
   }
 
   void free(DeviceTensor t) {
@@ -311,7 +326,27 @@ public final class OpenClBackend extends BackendBase {
 
   @Override
   public void close() {
+    if (profile) {
+      System.err.println(profileReport());
+    }
     kernel.dispose();
+  }
+
+  /** Time per op code, most expensive first (with {@value #PROFILE_ENV}=1). */
+  public String profileReport() {
+    StringBuilder sb = new StringBuilder("OpenCL launches by op (op code: launches, total ms, us per launch):");
+    java.util.List<Integer> ops = new java.util.ArrayList<>();
+    for (int i = 0; i < profileNanos.length; i++) {
+      if (profileCount[i] > 0) {
+        ops.add(i);
+      }
+    }
+    ops.sort((a, b) -> Long.compare(profileNanos[b], profileNanos[a]));
+    for (int op : ops) {
+      sb.append(String.format(java.util.Locale.ROOT, "%n  op %d: %d, %.1f ms, %.1f us", op, profileCount[op],
+          profileNanos[op] / 1e6, profileNanos[op] / 1e3 / profileCount[op]));
+    }
+    return sb.toString();
   }
 
   // ---- matmul -----------------------------------------------------------------------------------

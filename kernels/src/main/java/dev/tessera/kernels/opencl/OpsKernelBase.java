@@ -164,17 +164,19 @@ abstract class OpsKernelBase extends MatmulKernelBase {
     mem[o0] = acc;
   }
 
+  /** GELU, tanh form, written as x * sigmoid(2u) (= 0.5 x (1 + tanh u)): one exp, no tanh. */
   void gelu(int i) {
     final float x = mem[o1 + i];
-    mem[o0 + i] = 0.5f * x * (1f + tanh(GELU_SCALE * (x + 0.044715f * x * x * x)));
+    final float u = GELU_SCALE * (x + 0.044715f * x * x * x);
+    mem[o0 + i] = x / (1f + exp(-2f * u));
   }
 
   /** o0 dx, o1 dOut, o2 x. */
   void geluBackward(int i) {
     final float x = mem[o2 + i];
-    final float t = tanh(GELU_SCALE * (x + 0.044715f * x * x * x));
-    final float dt = (1f - t * t) * GELU_SCALE * (1f + 3f * 0.044715f * x * x);
-    mem[o0 + i] += mem[o1 + i] * (0.5f * (1f + t) + 0.5f * x * dt);
+    final float s = 1f / (1f + exp(-2f * GELU_SCALE * (x + 0.044715f * x * x * x))); // 0.5 (1 + tanh u)
+    final float du = GELU_SCALE * (1f + 3f * 0.044715f * x * x);
+    mem[o0 + i] += mem[o1 + i] * (s + 2f * x * s * (1f - s) * du);
   }
 
   /** o0 out, o1 gate, o2 up. */

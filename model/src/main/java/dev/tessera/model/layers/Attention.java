@@ -1,6 +1,7 @@
 package dev.tessera.model.layers;
 
 import dev.tessera.kernels.Backend;
+import dev.tessera.kernels.Shape;
 import dev.tessera.kernels.Tensor;
 import dev.tessera.model.GptConfig;
 import dev.tessera.model.Params;
@@ -67,16 +68,16 @@ public final class Attention {
     c.k = c.keep(k.forward(x));
     c.v = c.keep(v.forward(x));
     if (ropeFreqs != null) {
-      c.qr = c.keep(be.zeros(b, t, heads, headSize));
-      c.kr = c.keep(be.zeros(b, t, heads, headSize));
+      c.qr = c.keep(be.empty(c.q.dtype(), Shape.of(b, t, heads, headSize)));
+      c.kr = c.keep(be.empty(c.q.dtype(), Shape.of(b, t, heads, headSize)));
       be.rope(c.qr, heads(c.q), ropeFreqs);
       be.rope(c.kr, heads(c.k), ropeFreqs);
     } else {
       c.qr = heads(c.q);
       c.kr = heads(c.k);
     }
-    c.att = c.keep(be.zeros(b, t, heads, headSize));
-    c.lse = c.keep(be.zeros(b, heads, t));
+    c.att = c.keep(be.empty(c.q.dtype(), Shape.of(b, t, heads, headSize)));
+    c.lse = c.keep(be.empty(c.q.dtype(), Shape.of(b, heads, t)));
     be.attention(c.att, c.lse, c.qr, c.kr, heads(c.v));
     c.out = c.keep(proj.forward(be.view(c.att, b, t, heads * headSize)));
     return c;

@@ -37,24 +37,24 @@ public final class Block {
     Ctx c = new Ctx();
     c.n1 = c.keep(norm1.forward(x));
     c.a = c.keep(attn.forward(c.n1.out));
-    c.x2 = c.keep(be.allocate(x.dtype(), x.shape()));
+    c.x2 = c.keep(be.empty(x.dtype(), x.shape()));
     be.add(c.x2, x, c.a.out);
     c.n2 = c.keep(norm2.forward(c.x2));
     c.m = c.keep(mlp.forward(c.n2.out));
-    c.out = c.keep(be.allocate(x.dtype(), x.shape()));
+    c.out = c.keep(be.empty(x.dtype(), x.shape()));
     be.add(c.out, c.x2, c.m.out);
     return c;
   }
 
   /** Returns dx (the caller owns it) for dOut, walking the block in reverse. */
   public Tensor backward(Ctx c, Tensor dOut) {
-    Tensor dx2 = be.allocate(dOut.dtype(), dOut.shape());
+    Tensor dx2 = be.empty(dOut.dtype(), dOut.shape());
     be.copy(dx2, dOut); // the residual path
     try (Tensor dn2 = be.allocate(dOut.dtype(), dOut.shape())) {
       mlp.backward(c.m, dOut, dn2);
       norm2.backward(c.n2, dn2, dx2);
     }
-    Tensor dx = be.allocate(dOut.dtype(), dOut.shape());
+    Tensor dx = be.empty(dOut.dtype(), dOut.shape());
     be.copy(dx, dx2);
     try (Tensor dn1 = be.allocate(dOut.dtype(), dOut.shape())) {
       attn.backward(c.a, dx2, dn1);

@@ -76,7 +76,7 @@ public final class Gpt {
     Ctx c = new Ctx();
     c.ids = ids;
     c.targets = targets;
-    c.x0 = c.keep(be.zeros(b, t, cfg.nEmbd()));
+    c.x0 = c.keep(be.empty(DType.F32, Shape.of(b, t, cfg.nEmbd())));
     be.embedding(c.x0, wte.value(), ids);
     if (wpe != null) {
       int[] pos = new int[b * t];
@@ -84,7 +84,7 @@ public final class Gpt {
         pos[i] = i % t;
       }
       c.positions = c.keep(be.fromInts(pos, b, t));
-      try (Tensor pe = be.zeros(b, t, cfg.nEmbd())) {
+      try (Tensor pe = be.empty(DType.F32, Shape.of(b, t, cfg.nEmbd()))) {
         be.embedding(pe, wpe.value(), c.positions);
         be.add(c.x0, c.x0, pe);
       }
@@ -96,14 +96,14 @@ public final class Gpt {
       x = bc.out;
     }
     c.nf = c.keep(normF.forward(x));
-    c.logits = c.keep(be.allocate(DType.F32, Shape.of(b, t, cfg.vocabSize())));
+    c.logits = c.keep(be.empty(DType.F32, Shape.of(b, t, cfg.vocabSize())));
     be.matmul(c.logits, c.nf.out, wte.value(), false, true);
     if (targets != null) {
       c.counted = countedTargets;
-      c.losses = c.keep(be.zeros(b * t));
-      c.lse = c.keep(be.zeros(b * t));
+      c.losses = c.keep(be.empty(DType.F32, Shape.of(b * t)));
+      c.lse = c.keep(be.empty(DType.F32, Shape.of(b * t)));
       be.crossEntropy(c.losses, c.lse, be.view(c.logits, b * t, cfg.vocabSize()), be.view(targets, b * t));
-      c.lossSum = c.keep(be.zeros(1));
+      c.lossSum = c.keep(be.empty(DType.F32, Shape.of(1)));
       be.sum(c.lossSum, c.losses);
     }
     return c;

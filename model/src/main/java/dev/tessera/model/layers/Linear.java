@@ -25,7 +25,7 @@ public final class Linear implements LinearLayer {
   public Tensor forward(Tensor x) {
     int[] dims = x.shape().toArray();
     dims[dims.length - 1] = out;
-    Tensor y = be.allocate(DType.F32, Shape.of(dims));
+    Tensor y = be.empty(DType.F32, Shape.of(dims)); // the matmul overwrites it
     be.matmul(y, x, weight.value(), false, true);
     if (bias != null) {
       be.addBias(y, y, bias.value());

@@ -42,7 +42,7 @@ public final class Mlp {
   public Ctx forward(Tensor x) {
     Ctx c = new Ctx(x);
     c.h = c.keep(up.forward(x));
-    c.act = c.keep(be.allocate(c.h.dtype(), c.h.shape()));
+    c.act = c.keep(be.empty(c.h.dtype(), c.h.shape()));
     if (kind == GptConfig.Mlp.GELU) {
       be.gelu(c.act, c.h);
     } else {

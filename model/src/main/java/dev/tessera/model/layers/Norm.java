@@ -31,9 +31,10 @@ public final class Norm {
 
     Ctx(Backend be, Tensor x, boolean withMean) {
       this.x = x;
-      this.out = keep(be.allocate(x.dtype(), x.shape()));
-      this.mean = withMean ? keep(be.zeros(x.shape().rows())) : null;
-      this.rstd = keep(be.zeros(x.shape().rows()));
+      // All three are written whole by the norm op.
+      this.out = keep(be.empty(x.dtype(), x.shape()));
+      this.mean = withMean ? keep(be.empty(x.dtype(), dev.tessera.kernels.Shape.of(x.shape().rows()))) : null;
+      this.rstd = keep(be.empty(x.dtype(), dev.tessera.kernels.Shape.of(x.shape().rows())));
     }
   }
 
