@@ -59,6 +59,20 @@ class BackendParityTest {
     assertParity(THREADS, c);
   }
 
+  @ParameterizedTest(name = "attention as batched matmuls = {0}")
+  @org.junit.jupiter.params.provider.ValueSource(booleans = {true, false})
+  void bothFormsOfOpenClAttentionMatchTheReference(boolean matmuls) {
+    TestBackends.openCl();
+    try (OpenClBackend cl = new OpenClBackend(TestBackends.device(), TestBackends.kind(), 1 << 20, matmuls)) {
+      for (OpCase c : OpCases.all()) {
+        if (c.name().startsWith("attention")) {
+          assertParity(cl, c);
+        }
+      }
+      assertParity(cl, OpCases.attention("attention B1 T33 H2 D16", 1, 33, 2, 16));
+    }
+  }
+
   @Test
   void openClMatmulAtTileMultiplesAndBeyond() {
     OpenClBackend cl = TestBackends.openCl();

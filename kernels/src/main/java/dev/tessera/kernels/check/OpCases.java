@@ -47,6 +47,26 @@ public final class OpCases {
         });
   }
 
+  /** Causal attention on q, k, v [bs, t, h, dd]. */
+  public static OpCase attention(String name, int bs, int t, int h, int dd) {
+    return new OpCase(name, List.of(f32("q", -1, 1, bs, t, h, dd), f32("k", -1, 1, bs, t, h, dd),
+        f32("v", -1, 1, bs, t, h, dd)), List.of("out"),
+        (be, in) -> {
+          Tensor out = be.zeros(bs, t, h, dd);
+          Tensor lse = be.zeros(bs, h, t);
+          be.attention(out, lse, in.get("q"), in.get("k"), in.get("v"));
+          return map("out", out, "lse", lse);
+        },
+        (be, in, fwd, d) -> {
+          Tensor dq = zerosLike(be, in.get("q"));
+          Tensor dk = zerosLike(be, in.get("k"));
+          Tensor dv = zerosLike(be, in.get("v"));
+          be.attentionBackward(dq, dk, dv, d.get("out"), in.get("q"), in.get("k"), in.get("v"), fwd.get("out"),
+              fwd.get("lse"));
+          return map("q", dq, "k", dk, "v", dv);
+        });
+  }
+
   public static List<OpCase> all() {
     List<OpCase> cases = new ArrayList<>();
     int m = 70;
@@ -188,26 +208,7 @@ public final class OpCases {
           return map("x", dx);
         }));
 
-    int bs = 2;
-    int t = 7;
-    int h = 3;
-    int dd = 8;
-    cases.add(new OpCase("attention B2 T7 H3 D8", List.of(f32("q", -1, 1, bs, t, h, dd), f32("k", -1, 1, bs, t, h, dd),
-        f32("v", -1, 1, bs, t, h, dd)), List.of("out"),
-        (be, in) -> {
-          Tensor out = be.zeros(bs, t, h, dd);
-          Tensor lse = be.zeros(bs, h, t);
-          be.attention(out, lse, in.get("q"), in.get("k"), in.get("v"));
-          return map("out", out, "lse", lse);
-        },
-        (be, in, fwd, d) -> {
-          Tensor dq = zerosLike(be, in.get("q"));
-          Tensor dk = zerosLike(be, in.get("k"));
-          Tensor dv = zerosLike(be, in.get("v"));
-          be.attentionBackward(dq, dk, dv, d.get("out"), in.get("q"), in.get("k"), in.get("v"), fwd.get("out"),
-              fwd.get("lse"));
-          return map("q", dq, "k", dk, "v", dv);
-        }));
+    cases.add(attention("attention B2 T7 H3 D8", 2, 7, 3, 8));
 
     cases.add(new OpCase("embedding V11 C6", List.of(f32("table", -1, 1, 11, 6), ids("ids", 11, 3, 5)),
         List.of("out"),

@@ -39,6 +39,11 @@ final class Op {
   static final int ATTENTION_ONLINE = 53;
   static final int ATTENTION_BACKWARD_DQ_ONLINE = 54;
   static final int ATTENTION_BACKWARD_DKV_ONLINE = 55;
+  static final int HEADS_TO_BATCH = 56;
+  static final int BATCH_TO_HEADS = 57;
+  static final int CAUSAL_SOFTMAX = 58;
+  static final int SOFTMAX_FROM_LSE = 59;
+  static final int SOFTMAX_BACKWARD = 64;
   static final int EMBEDDING = 60;
   static final int EMBEDDING_BACKWARD = 61;
   static final int CROSS_ENTROPY = 62;

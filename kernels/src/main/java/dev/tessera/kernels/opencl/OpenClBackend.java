@@ -43,13 +43,14 @@ public final class OpenClBackend extends BackendBase {
   private final OpenCLDevice device;
   private final LinkedHashSet<Device> pinned;
   private final DeviceKind kind;
-  private final TesseraKernel kernel = new TesseraKernel();
+  final TesseraKernel kernel = new TesseraKernel();
   private final DeviceArena floats;
   private final DeviceArena ints;
   private long bytesToDevice;
   private long bytesToHost;
   private long launches;
   private boolean broken;
+  private final AttentionLaunches attention;
   /** Nanoseconds and launches per op code, when {@value #PROFILE_ENV}=1 (printed on close). */
   private final long[] profileNanos = new long[128];
   private final long[] profileCount = new long[128];
@@ -62,8 +63,17 @@ public final class OpenClBackend extends BackendBase {
    * @param initialElements starting size of the float arena; it grows on demand
    */
   public OpenClBackend(OpenCLDevice device, DeviceKind kind, int initialElements) {
+    this(device, kind, initialElements, kind == DeviceKind.GPU);
+  }
+
+  /**
+   * @param matmulAttention attention as batched matmuls (the default on GPUs) rather than the fused
+   *     per-row kernels (the default on CPUs)
+   */
+  public OpenClBackend(OpenCLDevice device, DeviceKind kind, int initialElements, boolean matmulAttention) {
     this.device = device;
     this.kind = kind;
+    this.attention = new AttentionLaunches(this, matmulAttention);
     if (device.getType() == Device.TYPE.GPU) {
       device.setSharedMemory(false);
     }
@@ -132,7 +142,7 @@ public final class OpenClBackend extends BackendBase {
    * run of up to {@link #CPU_PER_ITEM} units (per-work-item overhead dominates there); on a GPU
    * each takes one.
    */
-  private void launch(int op, int units) {
+  void launch(int op, int units) {
     int per = kind == DeviceKind.GPU ? 1 : Math.max(1, Math.min(CPU_PER_ITEM, units / (LOCAL * 8)));
     int items = roundUp((Math.max(units, 1) + per - 1) / per, LOCAL);
     kernel.op = op;
@@ -235,7 +245,7 @@ public final class OpenClBackend extends BackendBase {
     arena.grow((int) want);
   }
 
-  private static int off(Tensor t) {
+  static int off(Tensor t) {
     return t == null ? 0 : ((DeviceTensor) t).offset;
   }
 
@@ -397,7 +407,7 @@ public final class OpenClBackend extends BackendBase {
   }
 
   /** Temporary device memory for one op; it is uninitialised. */
-  private Tensor scratch(int elements) {
+  Tensor scratch(int elements) {
     int off = floats.allocate(elements);
     if (off < 0) {
       grow(DType.F32, elements);
@@ -495,7 +505,7 @@ public final class OpenClBackend extends BackendBase {
   }
 
   /** Puts tensor offsets into o0, o1, ... in order (null tensors get 0). */
-  private void set(Tensor... ts) {
+  void set(Tensor... ts) {
     int[] o = new int[9];
     for (int i = 0; i < ts.length; i++) {
       o[i] = off(ts[i]);
@@ -570,37 +580,15 @@ public final class OpenClBackend extends BackendBase {
 
   // ---- attention --------------------------------------------------------------------------------
 
-  /** Whether the head fits the private accumulators of the one-pass attention kernels. */
-  private static boolean registerHeads(Tensor q) {
-    return q.shape().dim(3) <= TesseraKernel.MAX_HEAD;
-  }
-
-  private void attentionDims(Tensor q) {
-    Shape s = q.shape();
-    kernel.d0 = s.dim(1);
-    kernel.d1 = s.dim(2);
-    kernel.d2 = s.dim(3);
-    kernel.s0 = (float) (1.0 / Math.sqrt(s.dim(3)));
-  }
-
   @Override
   protected void doAttention(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v) {
-    set(out, lse, q, k, v);
-    attentionDims(q);
-    launch(registerHeads(q) ? Op.ATTENTION_ONLINE : Op.ATTENTION, lse.size());
+    attention.forward(out, lse, q, k, v);
   }
 
   @Override
   protected void doAttentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dOut, Tensor q, Tensor k, Tensor v,
       Tensor out, Tensor lse) {
-    try (Tensor rowDots = scratch(lse.size())) {
-      set(dq, dOut, q, k, v, out, lse, rowDots);
-      attentionDims(q);
-      boolean online = registerHeads(q);
-      launch(online ? Op.ATTENTION_BACKWARD_DQ_ONLINE : Op.ATTENTION_BACKWARD_DQ, lse.size());
-      set(dk, dv, dOut, q, k, v, lse, rowDots);
-      launch(online ? Op.ATTENTION_BACKWARD_DKV_ONLINE : Op.ATTENTION_BACKWARD_DKV, lse.size());
-    }
+    attention.backward(dq, dk, dv, dOut, q, k, v, out, lse);
   }
 
   // ---- embeddings and loss ----------------------------------------------------------------------

@@ -1,0 +1,130 @@
+package dev.tessera.kernels.opencl;
+
+import dev.tessera.kernels.DType;
+import dev.tessera.kernels.MatmulDims;
+import dev.tessera.kernels.Shape;
+import dev.tessera.kernels.Tensor;
+
+/**
+ * How the OpenCL backend runs attention. Fused (CPU default): per-row kernels that never hold the
+ * T x T scores, with private accumulators for head sizes up to 128. As batched matmuls (GPU
+ * default): q, k, v are permuted to [B*H, T, D], scores and gradients go through the matmul tile
+ * (S = q k^T / sqrt(D), out = P v; backward dP = dO v^T, dV = P^T dO, dS = P (dP - rowsum(P dP)),
+ * dQ = dS k / sqrt(D), dK = dS^T q / sqrt(D)), which is what a GPU is fast at; it needs B*H*T*T
+ * floats of scratch.
+ */
+final class AttentionLaunches {
+  private final OpenClBackend cl;
+  private final boolean matmuls;
+
+  AttentionLaunches(OpenClBackend cl, boolean matmuls) {
+    this.cl = cl;
+    this.matmuls = matmuls;
+  }
+
+  private void dims(Tensor q) {
+    Shape s = q.shape();
+    cl.kernel.d0 = s.dim(1);
+    cl.kernel.d1 = s.dim(2);
+    cl.kernel.d2 = s.dim(3);
+    cl.kernel.s0 = (float) (1.0 / Math.sqrt(s.dim(3)));
+  }
+
+  /** Whether the head fits the private accumulators of the one-pass fused kernels. */
+  private static boolean privateHeads(Tensor q) {
+    return q.shape().dim(3) <= AttentionKernelBase.MAX_HEAD;
+  }
+
+  void forward(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v) {
+    if (matmuls) {
+      forwardByMatmuls(out, lse, q, k, v);
+      return;
+    }
+    cl.set(out, lse, q, k, v);
+    dims(q);
+    cl.launch(privateHeads(q) ? Op.ATTENTION_ONLINE : Op.ATTENTION, lse.size());
+  }
+
+  void backward(Tensor dq, Tensor dk, Tensor dv, Tensor dOut, Tensor q, Tensor k, Tensor v, Tensor out,
+      Tensor lse) {
+    if (matmuls) {
+      backwardByMatmuls(dq, dk, dv, dOut, q, k, v, lse);
+      return;
+    }
+    try (Tensor rowDots = cl.scratch(lse.size())) {
+      cl.set(dq, dOut, q, k, v, out, lse, rowDots);
+      dims(q);
+      boolean online = privateHeads(q);
+      cl.launch(online ? Op.ATTENTION_BACKWARD_DQ_ONLINE : Op.ATTENTION_BACKWARD_DQ, lse.size());
+      cl.set(dk, dv, dOut, q, k, v, lse, rowDots);
+      cl.launch(online ? Op.ATTENTION_BACKWARD_DKV_ONLINE : Op.ATTENTION_BACKWARD_DKV, lse.size());
+    }
+  }
+
+  // ---- as batched matmuls -----------------------------------------------------------------------
+
+  /** A [B*H, T, D] copy of x [B, T, H, D]. */
+  private Tensor toBatch(Tensor x) {
+    Shape s = x.shape();
+    Tensor t = cl.empty(DType.F32, Shape.of(s.dim(0) * s.dim(2), s.dim(1), s.dim(3)));
+    cl.set(t, x);
+    dims(x);
+    cl.launch(Op.HEADS_TO_BATCH, x.size());
+    return t;
+  }
+
+  /** y [B, T, H, D] = (or +=) x [B*H, T, D]. */
+  private void fromBatch(Tensor y, Tensor x, boolean add) {
+    cl.set(y, x);
+    dims(y);
+    cl.kernel.d3 = add ? 1 : 0;
+    cl.launch(Op.BATCH_TO_HEADS, y.size());
+  }
+
+  private void mm(Tensor c, Tensor a, Tensor b, boolean ta, boolean tb, float alpha) {
+    cl.doMatmul(c, a, b, MatmulDims.of(c.shape(), a.shape(), b.shape(), ta, tb), alpha, 0f);
+  }
+
+  /** Scores S = q k^T / sqrt(D), [B*H, T, T]. */
+  private Tensor scores(Tensor qb, Tensor kb, int t, float scale) {
+    Tensor s = cl.empty(DType.F32, Shape.of(qb.shape().dim(0), t, t));
+    mm(s, qb, kb, false, true, scale);
+    return s;
+  }
+
+  private void forwardByMatmuls(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v) {
+    int t = q.shape().dim(1);
+    float scale = (float) (1.0 / Math.sqrt(q.shape().dim(3)));
+    try (Tensor qb = toBatch(q); Tensor kb = toBatch(k); Tensor vb = toBatch(v);
+        Tensor p = scores(qb, kb, t, scale); Tensor ob = cl.empty(DType.F32, qb.shape())) {
+      cl.set(p, lse);
+      cl.kernel.d0 = t;
+      cl.launch(Op.CAUSAL_SOFTMAX, lse.size());
+      mm(ob, p, vb, false, false, 1f);
+      fromBatch(out, ob, false);
+    }
+  }
+
+  private void backwardByMatmuls(Tensor dq, Tensor dk, Tensor dv, Tensor dOut, Tensor q, Tensor k, Tensor v,
+      Tensor lse) {
+    int t = q.shape().dim(1);
+    float scale = (float) (1.0 / Math.sqrt(q.shape().dim(3)));
+    try (Tensor qb = toBatch(q); Tensor kb = toBatch(k); Tensor vb = toBatch(v); Tensor dob = toBatch(dOut);
+        Tensor p = scores(qb, kb, t, scale); Tensor dp = cl.empty(DType.F32, p.shape());
+        Tensor grad = cl.empty(DType.F32, qb.shape())) {
+      cl.set(p, lse);
+      cl.kernel.d0 = t;
+      cl.launch(Op.SOFTMAX_FROM_LSE, p.size());
+      mm(dp, dob, vb, false, true, 1f);
+      mm(grad, p, dob, true, false, 1f);
+      fromBatch(dv, grad, true);
+      cl.set(dp, p);
+      cl.kernel.d0 = t;
+      cl.launch(Op.SOFTMAX_BACKWARD, lse.size());
+      mm(grad, dp, kb, false, false, scale);
+      fromBatch(dq, grad, true);
+      mm(grad, dp, qb, true, false, scale);
+      fromBatch(dk, grad, true);
+    }
+  }
+}
