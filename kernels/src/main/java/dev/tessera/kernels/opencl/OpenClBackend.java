@@ -87,6 +87,7 @@ public final class OpenClBackend extends BackendBase {
     kernel.istage = new int[STAGE];
     launch(Op.NOP, 1); // compiles the kernel and creates the device buffers
     kernel.put(kernel.mem).put(kernel.imem).put(kernel.stage).put(kernel.istage);
+    launch(Op.NOP, 1); // applies those puts now (see grow)
     int maxGroup = maxWorkGroupSize();
     if (maxGroup < MatmulKernelBase.TILE_COLS) {
       throw new DeviceUnavailableException("OpenCL device " + device.getName() + " allows work-groups of only "
@@ -233,15 +234,22 @@ public final class OpenClBackend extends BackendBase {
             + "; need " + needed + " more elements, one buffer may hold at most " + limit);
       }
     }
+    // Aparapi matches a put() against the arrays bound at the last launch and applies it at the next
+    // one. A put() of the new array before it is bound would be applied a launch late, overwriting
+    // the device copy with a stale host one. So: bind the new array with a launch, then put it and
+    // apply the put at once with another.
     if (dtype == DType.F32) {
       kernel.get(kernel.mem);
       kernel.mem = Arrays.copyOf(kernel.mem, (int) want);
+      launch(Op.NOP, 1);
       kernel.put(kernel.mem);
     } else {
       kernel.get(kernel.imem);
       kernel.imem = Arrays.copyOf(kernel.imem, (int) want);
+      launch(Op.NOP, 1);
       kernel.put(kernel.imem);
     }
+    launch(Op.NOP, 1);
     arena.grow((int) want);
   }
 
