@@ -107,13 +107,7 @@ final class GpuBench implements Callable<Integer> {
   /** Trains the nanoGPT GPU config with tessera train; returns the steady-state tokens/s. */
   private double train(BenchLine line) throws Exception {
     Path out = Path.of("target", "bench", "gpu-train-run");
-    if (Files.exists(out)) {
-      try (var s = Files.walk(out)) {
-        for (Path p : s.sorted(java.util.Comparator.reverseOrder()).toList()) {
-          Files.delete(p);
-        }
-      }
-    }
+    Probes.deleteRun(out);
     Map<String, Object> o = new LinkedHashMap<>();
     o.put("data", data.toString());
     o.put("n-layer", 6);

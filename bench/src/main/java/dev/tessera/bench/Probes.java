@@ -56,6 +56,17 @@ final class Probes {
     }
   }
 
+  /** Deletes a benchmark's previous run directory, if any. */
+  static void deleteRun(java.nio.file.Path dir) throws IOException {
+    if (java.nio.file.Files.exists(dir)) {
+      try (var s = java.nio.file.Files.walk(dir)) {
+        for (java.nio.file.Path p : s.sorted(java.util.Comparator.reverseOrder()).toList()) {
+          java.nio.file.Files.delete(p);
+        }
+      }
+    }
+  }
+
   /** Runs a peer command; returns its output lines, or an empty list (with the reason printed) if it failed. */
   static List<String> peer(List<String> cmd, int timeoutSeconds) throws InterruptedException {
     List<String> lines = new ArrayList<>();

@@ -44,13 +44,7 @@ final class ShakespeareCharBench implements Callable<Integer> {
       System.err.println("shakespeare_char: " + data + " not found (run from the repository root, or pass --data)");
       return 2;
     }
-    if (Files.exists(out)) {
-      try (var s = Files.walk(out)) {
-        for (Path p : s.sorted(java.util.Comparator.reverseOrder()).toList()) {
-          Files.delete(p);
-        }
-      }
-    }
+    Probes.deleteRun(out);
     Map<String, Object> o = new LinkedHashMap<>();
     o.put("data", data.toString());
     o.put("tokenizer", "char");

@@ -162,7 +162,11 @@ public final class OpenClBackend extends BackendBase {
     execute(Op.NOP, Range.create(device, roundUp(workItems, localSize), localSize));
   }
 
-  private void execute(int op, Range range) {
+  OpenCLDevice device() {
+    return device;
+  }
+
+  void execute(int op, Range range) {
     if (broken) {
       throw new IllegalStateException("OpenCL backend on " + device.getName() + " failed earlier and cannot be used");
     }
@@ -371,47 +375,7 @@ public final class OpenClBackend extends BackendBase {
 
   @Override
   protected void doMatmul(Tensor out, Tensor a, Tensor b, MatmulDims d, float alpha, float beta) {
-    final int kTiles = (d.k() + MatmulKernelBase.TILE_K - 1) / MatmulKernelBase.TILE_K;
-    final int rowBlocks = (d.m() + MatmulKernelBase.TILE_ROWS - 1) / MatmulKernelBase.TILE_ROWS;
-    final int colBlocks = (d.n() + MatmulKernelBase.TILE_COLS - 1) / MatmulKernelBase.TILE_COLS;
-    final int aPackBatch = rowBlocks * kTiles * MatmulKernelBase.TILE_K * MatmulKernelBase.TILE_ROWS;
-    final int bPackBatch = colBlocks * kTiles * MatmulKernelBase.TILE_K * MatmulKernelBase.TILE_COLS;
-    try (Tensor aPack = scratch(d.batch() * aPackBatch); Tensor bPack = scratch(d.batch() * bPackBatch)) {
-      kernel.mmRowBlocks = rowBlocks;
-      kernel.o0 = off(aPack);
-      kernel.o1 = off(a);
-      kernel.o2 = d.aBatch();
-      kernel.d0 = d.m();
-      kernel.d1 = d.k();
-      kernel.d2 = kTiles;
-      kernel.d3 = d.aRow();
-      kernel.d4 = d.aK();
-      launch(Op.PACK_A, d.batch() * aPackBatch / MatmulKernelBase.TILE_ROWS);
-
-      kernel.o0 = off(bPack);
-      kernel.o1 = off(b);
-      kernel.o2 = d.bBatch();
-      kernel.o3 = colBlocks;
-      kernel.d0 = d.n();
-      kernel.d3 = d.bK();
-      kernel.d4 = d.bCol();
-      launch(Op.PACK_B, d.batch() * bPackBatch / MatmulKernelBase.TILE_COLS);
-
-      kernel.mmM = d.m();
-      kernel.mmN = d.n();
-      kernel.mmKTiles = kTiles;
-      kernel.aPackOff = off(aPack);
-      kernel.aPackBatch = aPackBatch;
-      kernel.bPackOff = off(bPack);
-      kernel.bPackBatch = bPackBatch;
-      kernel.cOff = off(out);
-      kernel.cBatchStride = d.m() * d.n();
-      kernel.mmAlpha = alpha;
-      kernel.mmBeta = beta;
-      kernel.op = Op.MATMUL;
-      execute(Op.MATMUL, Range.create2D(device, colBlocks * MatmulKernelBase.TILE_COLS, rowBlocks * d.batch(),
-          MatmulKernelBase.TILE_COLS, 1));
-    }
+    MatmulLaunches.run(this, out, a, b, d, alpha, beta);
   }
 
   /** Temporary device memory for one op; it is uninitialised. */
