@@ -33,8 +33,10 @@ import org.junit.jupiter.api.Test;
  * <p>The second, disabled, is a bug still open (issue 4): in a standalone run of the same steps
  * through OpCase, with device buffers and the default G1 collector, about two runs in five computed
  * one round wrong (relative error ~1); with -XX:+UseSerialGC or a 2 GiB young generation none of 3
- * runs did. A collection moving an arena array while Aparapi holds its address is the suspect. The
- * same family of failure appeared on the H100 (matmul finite-difference checks after the golden test).
+ * runs did, and with -Xlog:gc the failing round was the one during which a young collection ran.
+ * Suspect: Aparapi re-creating the device buffer of an array the collector moved and filling it
+ * from the stale host copy. The same family of failure appeared on the H100 (matmul
+ * finite-difference checks after the golden test).
  */
 class ExplicitBuffersTest {
 
