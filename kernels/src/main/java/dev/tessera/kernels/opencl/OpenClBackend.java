@@ -37,6 +37,12 @@ public final class OpenClBackend extends BackendBase {
   /** Elements per host transfer chunk (4 MiB of floats). */
   static final int STAGE = 1 << 20;
   static final int SUM_PARTIALS = 256;
+  /** Smallest arenas with device buffers: 64 MiB and 32 MiB, above G1's humongous threshold. */
+  static final int MIN_DEVICE_FLOATS = 16 << 20;
+  static final int MIN_DEVICE_INTS = 8 << 20;
+  private static final org.apache.logging.log4j.Logger LOG =
+      org.apache.logging.log4j.LogManager.getLogger(OpenClBackend.class);
+
   /** Elements an arena may hold: its size in bytes must fit Aparapi's 32-bit byte count. */
   static final long MAX_ARENA_ELEMENTS = (1L << 29) - 64;
 
@@ -79,8 +85,17 @@ public final class OpenClBackend extends BackendBase {
     }
     kernel.setExplicit(true);
     pinned = new LinkedHashSet<>(List.of(device));
-    floats = new DeviceArena("float", initialElements);
-    ints = new DeviceArena("int", Math.max(DeviceArena.ALIGN, initialElements / 16));
+    // With device buffers (every GPU), Aparapi re-creates the buffer of an array that the garbage
+    // collector moved and fills it from the host copy, which is stale: device data would be lost.
+    // G1 never moves humongous arrays (over half a region, at most 16 MiB on JDK 17), so the arenas
+    // start above that. With shared host memory (pocl) the host copy is the data and any size works.
+    boolean deviceBuffers = !device.isSharedMemory();
+    floats = new DeviceArena("float", deviceBuffers ? Math.max(initialElements, MIN_DEVICE_FLOATS) : initialElements);
+    ints = new DeviceArena("int", deviceBuffers ? MIN_DEVICE_INTS : Math.max(DeviceArena.ALIGN, initialElements / 16));
+    if (deviceBuffers && !usesG1()) {
+      LOG.warn("the JVM does not use the G1 collector: device data may be lost when the collector moves an arena "
+          + "array (run with -XX:+UseG1GC)");
+    }
     kernel.mem = new float[floats.capacity()];
     kernel.imem = new int[ints.capacity()];
     kernel.stage = new float[STAGE];
@@ -93,6 +108,15 @@ public final class OpenClBackend extends BackendBase {
       throw new DeviceUnavailableException("OpenCL device " + device.getName() + " allows work-groups of only "
           + maxGroup + " work-items for Tessera's kernel; the matmul needs " + MatmulKernelBase.TILE_COLS);
     }
+  }
+
+  private static boolean usesG1() {
+    for (var gc : java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()) {
+      if (gc.getName().startsWith("G1")) {
+        return true;
+      }
+    }
+    return false;
   }
 
   private int maxWorkGroupSize() {
