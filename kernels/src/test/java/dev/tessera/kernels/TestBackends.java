@@ -19,22 +19,34 @@ public final class TestBackends {
   private TestBackends() {
   }
 
-  /** The OpenCL device kind under test: CPU, or GPU when {@value #ENV}=gpu. */
+  /** The OpenCL device kind under test: CPU, or GPU when {@value #ENV}=gpu or emulated-gpu. */
   public static DeviceKind kind() {
-    return "gpu".equalsIgnoreCase(System.getenv(ENV)) ? DeviceKind.GPU : DeviceKind.CPU;
+    return "gpu".equalsIgnoreCase(System.getenv(ENV)) || emulatedGpu() ? DeviceKind.GPU : DeviceKind.CPU;
+  }
+
+  /**
+   * {@value #ENV}=emulated-gpu: the CPU OpenCL device driven as a GPU (device buffers, one work unit
+   * per work-item, attention as matmuls), to chase GPU-only bugs without a GPU.
+   */
+  static boolean emulatedGpu() {
+    return "emulated-gpu".equalsIgnoreCase(System.getenv(ENV));
   }
 
   /** The OpenCL device under test (after {@link #openCl()} has checked it exists). */
   public static com.aparapi.device.OpenCLDevice device() {
     openCl();
-    return OpenClDevices.first(kind() == DeviceKind.GPU ? Device.TYPE.GPU : Device.TYPE.CPU).orElseThrow();
+    return OpenClDevices.first(kind() == DeviceKind.GPU && !emulatedGpu() ? Device.TYPE.GPU : Device.TYPE.CPU)
+        .orElseThrow();
   }
 
   /** One shared OpenCL backend for the whole test JVM (compiling the kernel takes seconds). */
   public static synchronized OpenClBackend openCl() {
     if (openCl == null) {
       DeviceKind kind = kind();
-      var device = OpenClDevices.first(kind == DeviceKind.GPU ? Device.TYPE.GPU : Device.TYPE.CPU);
+      var device = OpenClDevices.first(kind == DeviceKind.GPU && !emulatedGpu() ? Device.TYPE.GPU : Device.TYPE.CPU);
+      if (emulatedGpu()) {
+        device.ifPresent(d -> d.setSharedMemory(false));
+      }
       if (device.isEmpty()) {
         String why = "no OpenCL " + kind.id() + " device: " + OpenClDevices.inventory();
         if ("true".equals(System.getenv("CI"))) {

@@ -13,10 +13,11 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Device buffers that are not the Java arrays themselves (shared host memory off, as on every GPU),
- * emulated on pocl. Two bugs first seen on an H100, both of device data overwritten by a stale host
- * copy of an arena: when the arena grew, Aparapi applied the put() of the new array one launch late;
- * and when the garbage collector moved an arena array, Aparapi re-created its buffer from the host
- * copy. Fixed in OpenClBackend (bind before put; arenas large enough that G1 never moves them).
+ * emulated on pocl. Two bugs of device data overwritten by a stale host copy of an arena: when the
+ * arena grew, Aparapi applied the put() of the new array one launch late; and when the garbage
+ * collector moved an arena array, Aparapi re-created its buffer from the host copy. Fixed in
+ * OpenClBackend (bind before put; arenas large enough that G1 never moves them). The second test
+ * fails every time without the fix.
  */
 class ExplicitBuffersTest {
 
