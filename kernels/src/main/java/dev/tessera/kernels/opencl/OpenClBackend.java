@@ -57,11 +57,7 @@ public final class OpenClBackend extends BackendBase {
   private long launches;
   private boolean broken;
   private final AttentionLaunches attention;
-  /** Nanoseconds and launches per op code, when {@value #PROFILE_ENV}=1 (printed on close). */
-  private final long[] profileNanos = new long[128];
-  private final long[] profileCount = new long[128];
-  private final boolean profile = "1".equals(System.getenv(PROFILE_ENV));
-  static final String PROFILE_ENV = "TESSERA_PROFILE";
+  private final LaunchProfile profile = LaunchProfile.fromEnvironment();
 
   /**
    * Opens the device and compiles the kernel on it.
@@ -198,11 +194,10 @@ public final class OpenClBackend extends BackendBase {
       // Aparapi keeps device preferences per kernel class, not per object: pin ours again in case
       // another backend (another device) or a failed launch changed them.
       KernelManager.instance().setPreferredDevices(kernel, pinned);
-      long t0 = profile ? System.nanoTime() : 0;
+      long t0 = profile != null ? System.nanoTime() : 0;
       kernel.execute(range);
-      if (profile) {
-        profileNanos[op] += System.nanoTime() - t0;
-        profileCount[op]++;
+      if (profile != null) {
+        profile.add(op, System.nanoTime() - t0);
       }
     } catch (AssertionError | RuntimeException e) {
       // With a device-bound range Aparapi reports a failed launch this way instead of falling back.
@@ -365,34 +360,16 @@ public final class OpenClBackend extends BackendBase {
     launch(Op.FILL, x.size());
   }
 
+  /** Nothing to wait for: Aparapi's execute() returns when the launch has finished. */
   @Override
-  public void sync() {
-    // Aparapi's execute() returns when the launch has finished.
-  }
+  public void sync() { }
 
   @Override
   public void close() {
-    if (profile) {
-      System.err.println(profileReport());
+    if (profile != null) {
+      System.err.println(profile.report());
     }
     kernel.dispose();
-  }
-
-  /** Time per op code, most expensive first (with {@value #PROFILE_ENV}=1). */
-  public String profileReport() {
-    StringBuilder sb = new StringBuilder("OpenCL launches by op (op code: launches, total ms, us per launch):");
-    java.util.List<Integer> ops = new java.util.ArrayList<>();
-    for (int i = 0; i < profileNanos.length; i++) {
-      if (profileCount[i] > 0) {
-        ops.add(i);
-      }
-    }
-    ops.sort((a, b) -> Long.compare(profileNanos[b], profileNanos[a]));
-    for (int op : ops) {
-      sb.append(String.format(java.util.Locale.ROOT, "%n  op %d: %d, %.1f ms, %.1f us", op, profileCount[op],
-          profileNanos[op] / 1e6, profileNanos[op] / 1e3 / profileCount[op]));
-    }
-    return sb.toString();
   }
 
   // ---- matmul -----------------------------------------------------------------------------------
