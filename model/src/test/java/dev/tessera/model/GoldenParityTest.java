@@ -42,7 +42,7 @@ class GoldenParityTest {
     Map<String, String> meta = Safetensors.metadata(file);
     Backend be = backend.equals("opencl") ? TestBackends.openCl() : new ReferenceBackend();
     GptConfig cfg = new GptConfig(i(meta, "vocab"), i(meta, "block"), i(meta, "layers"), i(meta, "heads"),
-        i(meta, "embd"), Boolean.parseBoolean(capitalised(meta.get("bias"))),
+        i(meta, "embd"), Boolean.parseBoolean(meta.get("bias")) /* Python writes True/False */,
         GptConfig.parse(GptConfig.Norm.class, meta.get("norm"), "norm"),
         GptConfig.parse(GptConfig.Mlp.class, meta.get("mlp"), "mlp"),
         GptConfig.parse(GptConfig.Positions.class, meta.get("positions"), "positions"), i(meta, "hidden"),
@@ -97,10 +97,6 @@ class GoldenParityTest {
 
   private static int i(Map<String, String> meta, String key) {
     return Integer.parseInt(meta.get(key));
-  }
-
-  private static String capitalised(String pythonBool) {
-    return pythonBool.toLowerCase();
   }
 
   private static int[] ints(float[] f) {
