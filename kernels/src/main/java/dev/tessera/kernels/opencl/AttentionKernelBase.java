@@ -22,7 +22,7 @@ abstract class AttentionKernelBase extends OpsKernelBase {
   /**
    * Query row i of head (b, h) in one pass (online softmax, as FlashAttention): the running maximum m,
    * the running sum l and the output accumulate in private memory; out = acc / l, lse = m + log l.
-   * Same arguments as {@link #attention}; head size at most {@link #MAX_HEAD}.
+   * o0 out, o1 lse, o2 q, o3 k, o4 v; d0 = T, d1 = H, d2 = D (at most {@link #MAX_HEAD}); s0 = 1/sqrt(D).
    */
   void attentionOnline(int w) {
     final int t = d0;
@@ -55,7 +55,11 @@ abstract class AttentionKernelBase extends OpsKernelBase {
     }
   }
 
-  /** {@link #attentionBackwardDq} with dq summed in private memory and added once. */
+  /**
+   * dq for query row i: D_i = dOut_i . out_i (kept in o7 for the dk/dv pass); ds_ij = p_ij (dOut_i .
+   * v_j - D_i); dq_i += scale sum_j ds_ij k_j, summed in private memory and added once.
+   * o0 dq, o1 dOut, o2 q, o3 k, o4 v, o5 out, o6 lse, o7 D.
+   */
   void attentionBackwardDqOnline(int w) {
     final int t = d0;
     final int h = d1;
@@ -84,7 +88,10 @@ abstract class AttentionKernelBase extends OpsKernelBase {
     }
   }
 
-  /** {@link #attentionBackwardDkv} with dk and dv summed in private memory and added once. */
+  /**
+   * dk, dv for key row j, summed over the queries i >= j that see it, in private memory, and added
+   * once. o0 dk, o1 dv, o2 dOut, o3 q, o4 k, o5 v, o6 lse, o7 D (from the dq pass).
+   */
   void attentionBackwardDkvOnline(int w) {
     final int t = d0;
     final int h = d1;
@@ -120,90 +127,6 @@ abstract class AttentionKernelBase extends OpsKernelBase {
       acc += mem[qBase + e] * mem[kBase + e];
     }
     return acc;
-  }
-
-  /**
-   * Query row i of head (b, h): an online softmax over keys j <= i gives lse, then out = sum_j p_j v_j.
-   * o0 out, o1 lse, o2 q, o3 k, o4 v; d0 = T, d1 = H, d2 = D; s0 = 1/sqrt(D).
-   */
-  void attention(int w) {
-    final int t = d0;
-    final int h = d1;
-    final int dd = d2;
-    final int b = w / (h * t);
-    final int hh = (w / t) % h;
-    final int i = w % t;
-    final int qi = ((b * t + i) * h + hh) * dd;
-    float m = NEG_HUGE;
-    float l = 0f;
-    for (int j = 0; j <= i; j++) {
-      final float sc = dot(o2 + qi, o3 + ((b * t + j) * h + hh) * dd, dd) * s0;
-      final float mNew = max(m, sc);
-      l = l * exp(m - mNew) + exp(sc - mNew);
-      m = mNew;
-    }
-    final float lse = m + log(l);
-    mem[o1 + (b * h + hh) * t + i] = lse;
-    for (int e = 0; e < dd; e++) {
-      mem[o0 + qi + e] = 0f;
-    }
-    for (int j = 0; j <= i; j++) {
-      final int kj = ((b * t + j) * h + hh) * dd;
-      final float p = exp(dot(o2 + qi, o3 + kj, dd) * s0 - lse);
-      for (int e = 0; e < dd; e++) {
-        mem[o0 + qi + e] += p * mem[o4 + kj + e];
-      }
-    }
-  }
-
-  /**
-   * dq for query row i: D_i = dOut_i . out_i (kept in o7 for the dk/dv pass); ds_ij = p_ij (dOut_i .
-   * v_j - D_i); dq_i += scale sum_j ds_ij k_j. o0 dq, o1 dOut, o2 q, o3 k, o4 v, o5 out, o6 lse, o7 D.
-   */
-  void attentionBackwardDq(int w) {
-    final int t = d0;
-    final int h = d1;
-    final int dd = d2;
-    final int b = w / (h * t);
-    final int hh = (w / t) % h;
-    final int i = w % t;
-    final int qi = ((b * t + i) * h + hh) * dd;
-    final int row = (b * h + hh) * t + i;
-    final float di = dot(o1 + qi, o5 + qi, dd);
-    mem[o7 + row] = di;
-    final float lse = mem[o6 + row];
-    for (int j = 0; j <= i; j++) {
-      final int kj = ((b * t + j) * h + hh) * dd;
-      final float p = exp(dot(o2 + qi, o3 + kj, dd) * s0 - lse);
-      final float ds = p * (dot(o1 + qi, o4 + kj, dd) - di);
-      for (int e = 0; e < dd; e++) {
-        mem[o0 + qi + e] += s0 * ds * mem[o3 + kj + e];
-      }
-    }
-  }
-
-  /**
-   * dk, dv for key row j: sums over the queries i >= j that see it. o0 dk, o1 dv, o2 dOut, o3 q,
-   * o4 k, o5 v, o6 lse, o7 D (from the dq pass).
-   */
-  void attentionBackwardDkv(int w) {
-    final int t = d0;
-    final int h = d1;
-    final int dd = d2;
-    final int b = w / (h * t);
-    final int hh = (w / t) % h;
-    final int j = w % t;
-    final int kj = ((b * t + j) * h + hh) * dd;
-    for (int i = j; i < t; i++) {
-      final int qi = ((b * t + i) * h + hh) * dd;
-      final int row = (b * h + hh) * t + i;
-      final float p = exp(dot(o3 + qi, o4 + kj, dd) * s0 - mem[o6 + row]);
-      final float ds = p * (dot(o2 + qi, o5 + kj, dd) - mem[o7 + row]);
-      for (int e = 0; e < dd; e++) {
-        mem[o0 + kj + e] += s0 * ds * mem[o3 + qi + e];
-        mem[o1 + kj + e] += p * mem[o2 + qi + e];
-      }
-    }
   }
 
   // ---- attention as batched matmuls (GPUs): heads become the batch dimension --------------------

@@ -7,8 +7,8 @@ import dev.tessera.kernels.Tensor;
 
 /**
  * How the OpenCL backend runs attention. Fused (CPU default): per-row kernels that never hold the
- * T x T scores, with private accumulators for head sizes up to 128. As batched matmuls (GPU
- * default): q, k, v are permuted to [B*H, T, D], scores and gradients go through the matmul tile
+ * T x T scores, with private accumulators (head sizes up to 128; larger heads use matmuls). As
+ * batched matmuls (GPU default): q, k, v are permuted to [B*H, T, D], scores and gradients go through the matmul tile
  * (S = q k^T / sqrt(D), out = P v; backward dP = dO v^T, dV = P^T dO, dS = P (dP - rowsum(P dP)),
  * dQ = dS k / sqrt(D), dK = dS^T q / sqrt(D)), which is what a GPU is fast at; it needs B*H*T*T
  * floats of scratch.
@@ -30,34 +30,33 @@ final class AttentionLaunches {
     cl.kernel.s0 = (float) (1.0 / Math.sqrt(s.dim(3)));
   }
 
-  /** Whether the head fits the private accumulators of the one-pass fused kernels. */
+  /** Whether the head fits the private accumulators of the fused kernels. */
   private static boolean privateHeads(Tensor q) {
     return q.shape().dim(3) <= AttentionKernelBase.MAX_HEAD;
   }
 
   void forward(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v) {
-    if (matmuls) {
+    if (matmuls || !privateHeads(q)) {
       forwardByMatmuls(out, lse, q, k, v);
       return;
     }
     cl.set(out, lse, q, k, v);
     dims(q);
-    cl.launch(privateHeads(q) ? Op.ATTENTION_ONLINE : Op.ATTENTION, lse.size());
+    cl.launch(Op.ATTENTION_ONLINE, lse.size());
   }
 
   void backward(Tensor dq, Tensor dk, Tensor dv, Tensor dOut, Tensor q, Tensor k, Tensor v, Tensor out,
       Tensor lse) {
-    if (matmuls) {
+    if (matmuls || !privateHeads(q)) {
       backwardByMatmuls(dq, dk, dv, dOut, q, k, v, lse);
       return;
     }
     try (Tensor rowDots = cl.scratch(lse.size())) {
       cl.set(dq, dOut, q, k, v, out, lse, rowDots);
       dims(q);
-      boolean online = privateHeads(q);
-      cl.launch(online ? Op.ATTENTION_BACKWARD_DQ_ONLINE : Op.ATTENTION_BACKWARD_DQ, lse.size());
+      cl.launch(Op.ATTENTION_BACKWARD_DQ_ONLINE, lse.size());
       cl.set(dk, dv, dOut, q, k, v, lse, rowDots);
-      cl.launch(online ? Op.ATTENTION_BACKWARD_DKV_ONLINE : Op.ATTENTION_BACKWARD_DKV, lse.size());
+      cl.launch(Op.ATTENTION_BACKWARD_DKV_ONLINE, lse.size());
     }
   }
 

@@ -33,9 +33,6 @@ final class Op {
   static final int RMS_NORM = 43;
   static final int RMS_NORM_BACKWARD_DX = 44;
   static final int ROPE = 45;
-  static final int ATTENTION = 50;
-  static final int ATTENTION_BACKWARD_DQ = 51;
-  static final int ATTENTION_BACKWARD_DKV = 52;
   static final int ATTENTION_ONLINE = 53;
   static final int ATTENTION_BACKWARD_DQ_ONLINE = 54;
   static final int ATTENTION_BACKWARD_DKV_ONLINE = 55;

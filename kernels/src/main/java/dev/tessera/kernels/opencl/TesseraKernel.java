@@ -166,18 +166,6 @@ final class TesseraKernel extends AttentionKernelBase {
       for (int j = 0; j < count; j++) {
         attentionBackwardDkvOnline(first + j * elemStride);
       }
-    } else if (op == Op.ATTENTION) {
-      for (int j = 0; j < count; j++) {
-        attention(first + j * elemStride);
-      }
-    } else if (op == Op.ATTENTION_BACKWARD_DQ) {
-      for (int j = 0; j < count; j++) {
-        attentionBackwardDq(first + j * elemStride);
-      }
-    } else if (op == Op.ATTENTION_BACKWARD_DKV) {
-      for (int j = 0; j < count; j++) {
-        attentionBackwardDkv(first + j * elemStride);
-      }
     } else if (op == Op.EMBEDDING) {
       for (int j = 0; j < count; j++) {
         embedding(first + j * elemStride);
