@@ -59,29 +59,31 @@ class BackendParityTest {
     assertParity(THREADS, c);
   }
 
-  @ParameterizedTest(name = "attention as batched matmuls = {0}")
+  /**
+   * Both forms of the device kernel on the device under test: the CPU form (packed matmul tile,
+   * fused attention) and the GPU form (in-place matmul tile with split k, attention as matmuls).
+   */
+  @ParameterizedTest(name = "GPU form of the kernel = {0}")
   @org.junit.jupiter.params.provider.ValueSource(booleans = {true, false})
-  void bothFormsOfOpenClAttentionMatchTheReference(boolean matmuls) {
+  void bothFormsOfTheOpenClKernelMatchTheReference(boolean gpuKernel) {
     TestBackends.openCl();
-    try (OpenClBackend cl = new OpenClBackend(TestBackends.device(), TestBackends.kind(), 1 << 20, matmuls)) {
+    try (OpenClBackend cl = new OpenClBackend(TestBackends.device(), TestBackends.kind(), 1 << 20, gpuKernel)) {
       for (OpCase c : OpCases.all()) {
-        if (c.name().startsWith("attention")) {
+        if (c.name().startsWith("attention") || c.name().startsWith("matmul")) {
           assertParity(cl, c);
         }
       }
       assertParity(cl, OpCases.attention("attention B1 T33 H2 D16", 1, 33, 2, 16));
       // Heads larger than the fused kernels' private accumulators go through the matmul form.
       assertParity(cl, OpCases.attention("attention B1 T9 H1 D136", 1, 9, 1, 136));
-    }
-  }
-
-  @Test
-  void openClMatmulAtTileMultiplesAndBeyond() {
-    OpenClBackend cl = TestBackends.openCl();
-    for (int[] mkn : new int[][] {{128, 64, 256}, {256, 256, 256}, {1, 1, 1}, {65, 17, 129}, {3, 300, 2}}) {
-      OpCase c = OpCases.matmul("matmul " + mkn[0] + "x" + mkn[1] + "x" + mkn[2], new int[] {mkn[0], mkn[1]},
-          new int[] {mkn[1], mkn[2]}, new int[] {mkn[0], mkn[2]}, false, false);
-      assertParity(cl, c);
+      // Tile multiples, ragged edges, and a small C with a long k (split into slices on the GPU form).
+      for (int[] mkn : new int[][] {{128, 64, 256}, {256, 256, 256}, {1, 1, 1}, {65, 17, 129}, {3, 300, 2},
+          {48, 4100, 40}}) {
+        assertParity(cl, OpCases.matmul("matmul " + mkn[0] + "x" + mkn[1] + "x" + mkn[2], new int[] {mkn[0], mkn[1]},
+            new int[] {mkn[1], mkn[2]}, new int[] {mkn[0], mkn[2]}, false, false));
+      }
+      assertParity(cl, OpCases.matmul("matmul batched TN 2x(20x1030x24)", new int[] {2, 1030, 20},
+          new int[] {2, 1030, 24}, new int[] {2, 20, 24}, true, false));
     }
   }
 }

@@ -5,7 +5,8 @@ import dev.tessera.kernels.MatmulDims;
 import dev.tessera.kernels.Tensor;
 
 /**
- * How the OpenCL backend runs a matmul: two packing launches copy op(A) and op(B) into zero-padded
+ * How the OpenCL backend runs a matmul. On the GPU form of the kernel, one launch of the GPU tile
+ * over the operands in place. On the CPU form, two packing launches copy op(A) and op(B) into zero-padded
  * tiles in scratch memory (absorbing transposes, batch strides and ragged edges), then the
  * register-blocked tile of {@link MatmulKernelBase} runs over them. See docs/kernels.md.
  */
@@ -14,6 +15,10 @@ final class MatmulLaunches {
   }
 
   static void run(OpenClBackend cl, Tensor out, Tensor a, Tensor b, MatmulDims d, float alpha, float beta) {
+    if (cl.gpuKernel()) {
+      runInPlace(cl, out, a, b, d, alpha, beta);
+      return;
+    }
     final TesseraKernel kernel = cl.kernel;
     final int kTiles = (d.k() + MatmulKernelBase.TILE_K - 1) / MatmulKernelBase.TILE_K;
     final int rowBlocks = (d.m() + MatmulKernelBase.TILE_ROWS - 1) / MatmulKernelBase.TILE_ROWS;
@@ -58,4 +63,66 @@ final class MatmulLaunches {
     }
   }
 
+  /** Work-groups per compute unit that fill the GPU. */
+  private static final int GROUPS_PER_UNIT = 2;
+  /** Fewest k tiles a split takes. */
+  private static final int MIN_SPLIT_TILES = 8;
+
+  /**
+   * The GPU tile ({@link GpuMatmulKernelBase}): operands read in place, one launch; when C has too
+   * few blocks to fill the GPU, k is split and a second launch sums the partial products.
+   */
+  private static void runInPlace(OpenClBackend cl, Tensor out, Tensor a, Tensor b, MatmulDims d, float alpha,
+      float beta) {
+    final int tile = GpuMatmulKernelBase.GPU_TILE;
+    final int rowBlocks = (d.m() + tile - 1) / tile;
+    final int colBlocks = (d.n() + tile - 1) / tile;
+    final int blocks = rowBlocks * colBlocks * d.batch();
+    final int kTiles = (d.k() + GpuMatmulKernelBase.KT_GPU - 1) / GpuMatmulKernelBase.KT_GPU;
+    final int fullGrid = GROUPS_PER_UNIT * cl.device().getMaxComputeUnits();
+    int splits = Math.max(1, Math.min((fullGrid + blocks - 1) / blocks, kTiles / MIN_SPLIT_TILES));
+    final int kSplit = (kTiles + splits - 1) / splits * GpuMatmulKernelBase.KT_GPU;
+    splits = (d.k() + kSplit - 1) / kSplit;
+    final int size = d.batch() * d.m() * d.n();
+    if (splits == 1) {
+      tile(cl, out, a, b, d, rowBlocks, colBlocks, 1, kSplit, 0, alpha, beta);
+      return;
+    }
+    try (Tensor partials = cl.scratch(splits * size)) {
+      tile(cl, partials, a, b, d, rowBlocks, colBlocks, splits, kSplit, size, 1f, 0f);
+      cl.set(out, partials);
+      cl.kernel.d0 = splits;
+      cl.kernel.d1 = size;
+      cl.kernel.s0 = alpha;
+      cl.kernel.s1 = beta;
+      cl.launch(Op.SPLIT_K_SUM, size);
+    }
+  }
+
+  private static void tile(OpenClBackend cl, Tensor c, Tensor a, Tensor b, MatmulDims d, int rowBlocks,
+      int colBlocks, int splits, int kSplit, int splitStride, float alpha, float beta) {
+    final TesseraKernel kernel = cl.kernel;
+    kernel.gM = d.m();
+    kernel.gN = d.n();
+    kernel.gK = d.k();
+    kernel.gRowBlocks = rowBlocks;
+    kernel.gBatch = d.batch();
+    kernel.gKSplit = kSplit;
+    kernel.gSplitStride = splitStride;
+    kernel.gA = OpenClBackend.off(a);
+    kernel.gABatch = d.aBatch();
+    kernel.gARow = d.aRow();
+    kernel.gAK = d.aK();
+    kernel.gB = OpenClBackend.off(b);
+    kernel.gBBatch = d.bBatch();
+    kernel.gBK = d.bK();
+    kernel.gBCol = d.bCol();
+    kernel.cOff = OpenClBackend.off(c);
+    kernel.cBatchStride = d.m() * d.n();
+    kernel.mmAlpha = alpha;
+    kernel.mmBeta = beta;
+    kernel.op = Op.MATMUL;
+    cl.execute(Op.MATMUL, Range.create2D(cl.device(), colBlocks * GpuMatmulKernelBase.GPU_ITEMS,
+        rowBlocks * d.batch() * splits, GpuMatmulKernelBase.GPU_ITEMS, 1));
+  }
 }

@@ -16,6 +16,7 @@ final class Op {
   static final int PACK_A = 10;
   static final int PACK_B = 11;
   static final int MATMUL = 12;
+  static final int SPLIT_K_SUM = 13;
   static final int ADD = 20;
   static final int ADD_BIAS = 21;
   static final int ADD_BIAS_BACKWARD = 22;
@@ -30,6 +31,7 @@ final class Op {
   static final int LAYER_NORM = 40;
   static final int LAYER_NORM_BACKWARD_DX = 41;
   static final int NORM_BACKWARD_PARAMS = 42;
+  static final int NORM_BACKWARD_PARAMS_SUM = 46;
   static final int RMS_NORM = 43;
   static final int RMS_NORM_BACKWARD_DX = 44;
   static final int ROPE = 45;

@@ -36,7 +36,14 @@ public final class OpenClBackend extends BackendBase {
   static final int CPU_PER_ITEM = 64;
   /** Elements per host transfer chunk (4 MiB of floats). */
   static final int STAGE = 1 << 20;
+  /** Partial sums of a reduction's last stage; earlier stages cut the input to this many. */
   static final int SUM_PARTIALS = 256;
+  /** Elements each work-item of a reduction's earlier stages sums. */
+  static final int SUM_PER_ITEM = 32;
+  /** Chunks of rows the norm parameter gradients are summed in (then the chunks are summed). */
+  static final int NORM_CHUNKS = 64;
+  /** Elements of the small staging buffers. */
+  static final int SMALL_STAGE = 1 << 14;
   /** Smallest arenas with device buffers: 64 MiB and 32 MiB, above G1's humongous threshold. */
   static final int MIN_DEVICE_FLOATS = 16 << 20;
   static final int MIN_DEVICE_INTS = 8 << 20;
@@ -49,7 +56,7 @@ public final class OpenClBackend extends BackendBase {
   private final OpenCLDevice device;
   private final LinkedHashSet<Device> pinned;
   private final DeviceKind kind;
-  final TesseraKernel kernel = new TesseraKernel();
+  final TesseraKernel kernel;
   private final DeviceArena floats;
   private final DeviceArena ints;
   private long bytesToDevice;
@@ -57,6 +64,7 @@ public final class OpenClBackend extends BackendBase {
   private long launches;
   private boolean broken;
   private final AttentionLaunches attention;
+  private final boolean gpuKernel;
   private final LaunchProfile profile = LaunchProfile.fromEnvironment();
 
   /**
@@ -69,13 +77,16 @@ public final class OpenClBackend extends BackendBase {
   }
 
   /**
-   * @param matmulAttention attention as batched matmuls (the default on GPUs) rather than the fused
-   *     per-row kernels (the default on CPUs)
+   * @param gpuKernel the GPU form of the kernel ({@link GpuKernel}: the GPU matmul tile, attention as
+   *     batched matmuls; the default on GPUs) rather than the CPU form ({@link CpuKernel}: the packed
+   *     matmul tile, fused per-row attention; the default on CPUs)
    */
-  public OpenClBackend(OpenCLDevice device, DeviceKind kind, int initialElements, boolean matmulAttention) {
+  public OpenClBackend(OpenCLDevice device, DeviceKind kind, int initialElements, boolean gpuKernel) {
     this.device = device;
     this.kind = kind;
-    this.attention = new AttentionLaunches(this, matmulAttention);
+    this.attention = new AttentionLaunches(this, gpuKernel);
+    this.kernel = gpuKernel ? new GpuKernel() : new CpuKernel();
+    this.gpuKernel = gpuKernel;
     if (device.getType() == Device.TYPE.GPU) {
       device.setSharedMemory(false);
     }
@@ -96,13 +107,17 @@ public final class OpenClBackend extends BackendBase {
     kernel.imem = new int[ints.capacity()];
     kernel.stage = new float[STAGE];
     kernel.istage = new int[STAGE];
+    kernel.stageSmall = new float[SMALL_STAGE];
+    kernel.istageSmall = new int[SMALL_STAGE];
     launch(Op.NOP, 1); // compiles the kernel and creates the device buffers
-    kernel.put(kernel.mem).put(kernel.imem).put(kernel.stage).put(kernel.istage);
+    kernel.put(kernel.mem).put(kernel.imem).put(kernel.stage).put(kernel.istage).put(kernel.stageSmall)
+        .put(kernel.istageSmall);
     launch(Op.NOP, 1); // applies those puts now (see grow)
     int maxGroup = maxWorkGroupSize();
-    if (maxGroup < MatmulKernelBase.TILE_COLS) {
+    int tileItems = gpuKernel ? GpuMatmulKernelBase.GPU_ITEMS : MatmulKernelBase.TILE_COLS;
+    if (maxGroup < tileItems) {
       throw new DeviceUnavailableException("OpenCL device " + device.getName() + " allows work-groups of only "
-          + maxGroup + " work-items for Tessera's kernel; the matmul needs " + MatmulKernelBase.TILE_COLS);
+          + maxGroup + " work-items for Tessera's kernel; the matmul needs " + tileItems);
     }
   }
 
@@ -180,6 +195,11 @@ public final class OpenClBackend extends BackendBase {
     kernel.n = workItems;
     kernel.perItem = 1;
     execute(Op.NOP, Range.create(device, roundUp(workItems, localSize), localSize));
+  }
+
+  /** Whether this backend runs the GPU form of the kernel ({@link GpuKernel}). */
+  boolean gpuKernel() {
+    return gpuKernel;
   }
 
   OpenCLDevice device() {
@@ -295,32 +315,50 @@ public final class OpenClBackend extends BackendBase {
 
   @Override
   protected void doWrite(Tensor dst, float[] src) {
+    if (src.length <= SMALL_STAGE) {
+      System.arraycopy(src, 0, kernel.stageSmall, 0, src.length);
+      kernel.put(kernel.stageSmall);
+      bytesToDevice += 4L * SMALL_STAGE;
+      stage(Op.STAGE_IN, off(dst), src.length, true);
+      return;
+    }
     inChunks(src.length, (done, len) -> {
       System.arraycopy(src, done, kernel.stage, 0, len);
       kernel.put(kernel.stage);
       bytesToDevice += 4L * STAGE;
-      kernel.o0 = off(dst) + done;
-      launch(Op.STAGE_IN, len);
+      stage(Op.STAGE_IN, off(dst) + done, len, false);
     });
   }
 
   @Override
   protected void doWriteInts(Tensor dst, int[] src) {
+    if (src.length <= SMALL_STAGE) {
+      System.arraycopy(src, 0, kernel.istageSmall, 0, src.length);
+      kernel.put(kernel.istageSmall);
+      bytesToDevice += 4L * SMALL_STAGE;
+      stage(Op.STAGE_IN_INT, off(dst), src.length, true);
+      return;
+    }
     inChunks(src.length, (done, len) -> {
       System.arraycopy(src, done, kernel.istage, 0, len);
       kernel.put(kernel.istage);
       bytesToDevice += 4L * STAGE;
-      kernel.o0 = off(dst) + done;
-      launch(Op.STAGE_IN_INT, len);
+      stage(Op.STAGE_IN_INT, off(dst) + done, len, false);
     });
   }
 
   @Override
   protected float[] doRead(Tensor src) {
     float[] out = new float[src.size()];
+    if (out.length <= SMALL_STAGE) {
+      stage(Op.STAGE_OUT, off(src), out.length, true);
+      kernel.get(kernel.stageSmall);
+      bytesToHost += 4L * SMALL_STAGE;
+      System.arraycopy(kernel.stageSmall, 0, out, 0, out.length);
+      return out;
+    }
     inChunks(out.length, (done, len) -> {
-      kernel.o0 = off(src) + done;
-      launch(Op.STAGE_OUT, len);
+      stage(Op.STAGE_OUT, off(src) + done, len, false);
       kernel.get(kernel.stage);
       bytesToHost += 4L * STAGE;
       System.arraycopy(kernel.stage, 0, out, done, len);
@@ -331,14 +369,27 @@ public final class OpenClBackend extends BackendBase {
   @Override
   protected int[] doReadInts(Tensor src) {
     int[] out = new int[src.size()];
+    if (out.length <= SMALL_STAGE) {
+      stage(Op.STAGE_OUT_INT, off(src), out.length, true);
+      kernel.get(kernel.istageSmall);
+      bytesToHost += 4L * SMALL_STAGE;
+      System.arraycopy(kernel.istageSmall, 0, out, 0, out.length);
+      return out;
+    }
     inChunks(out.length, (done, len) -> {
-      kernel.o0 = off(src) + done;
-      launch(Op.STAGE_OUT_INT, len);
+      stage(Op.STAGE_OUT_INT, off(src) + done, len, false);
       kernel.get(kernel.istage);
       bytesToHost += 4L * STAGE;
       System.arraycopy(kernel.istage, 0, out, done, len);
     });
     return out;
+  }
+
+  /** A staging launch: elements [offset, offset + len) of an arena to or from a staging buffer. */
+  private void stage(int op, int offset, int len, boolean small) {
+    kernel.o0 = offset;
+    kernel.d0 = small ? 1 : 0;
+    launch(op, len);
   }
 
   @Override
@@ -428,15 +479,42 @@ public final class OpenClBackend extends BackendBase {
 
   @Override
   protected void doSum(Tensor out, Tensor x, boolean squares) {
-    try (Tensor partials = scratch(SUM_PARTIALS)) {
-      set(partials, x);
-      kernel.d0 = x.size();
-      kernel.d1 = SUM_PARTIALS;
-      kernel.d2 = squares ? 1 : 0;
-      launch(Op.SUM_PARTIAL, SUM_PARTIALS);
-      set(out, partials);
-      launch(Op.SUM_FINAL, 1);
+    // Stages of SUM_PER_ITEM elements per work-item while the input is large (a GPU needs many
+    // work-items), then SUM_PARTIALS partials, then one work-item.
+    int size = x.size();
+    Tensor in = x;
+    Tensor prev = null;
+    boolean sq = squares;
+    while (size > SUM_PARTIALS * SUM_PER_ITEM) {
+      int parts = Math.max(SUM_PARTIALS, size / SUM_PER_ITEM);
+      Tensor partials = scratch(parts);
+      sumStage(partials, in, size, parts, sq);
+      if (prev != null) {
+        prev.close();
+      }
+      prev = partials;
+      in = partials;
+      size = parts;
+      sq = false;
     }
+    try (Tensor partials = scratch(SUM_PARTIALS)) {
+      sumStage(partials, in, size, SUM_PARTIALS, sq);
+      set(out, partials);
+      kernel.d1 = SUM_PARTIALS;
+      launch(Op.SUM_FINAL, 1);
+    } finally {
+      if (prev != null) {
+        prev.close();
+      }
+    }
+  }
+
+  private void sumStage(Tensor partials, Tensor x, int size, int parts, boolean squares) {
+    set(partials, x);
+    kernel.d0 = size;
+    kernel.d1 = parts;
+    kernel.d2 = squares ? 1 : 0;
+    launch(Op.SUM_PARTIAL, parts);
   }
 
   @Override
@@ -515,12 +593,21 @@ public final class OpenClBackend extends BackendBase {
   }
 
   private void normParams(Tensor dWeight, Tensor dBias, Tensor dOut, Tensor x, Tensor mean, Tensor rstd) {
-    set(dWeight, dBias, dOut, x, mean, rstd);
-    kernel.d0 = x.shape().last();
-    kernel.d1 = x.shape().rows();
-    kernel.d2 = dBias == null ? 0 : 1;
-    kernel.d3 = mean == null ? 0 : 1;
-    launch(Op.NORM_BACKWARD_PARAMS, x.shape().last());
+    int cols = x.shape().last();
+    int rows = x.shape().rows();
+    int chunks = Math.min(rows, NORM_CHUNKS);
+    int rowsPerChunk = (rows + chunks - 1) / chunks;
+    chunks = (rows + rowsPerChunk - 1) / rowsPerChunk;
+    try (Tensor partials = scratch(2 * chunks * cols)) {
+      set(dWeight, dBias, dOut, x, mean, rstd, partials);
+      kernel.d0 = cols;
+      kernel.d1 = rows;
+      kernel.d2 = dBias == null ? 0 : 1;
+      kernel.d3 = mean == null ? 0 : 1;
+      kernel.d4 = rowsPerChunk;
+      launch(Op.NORM_BACKWARD_PARAMS, chunks * cols);
+      launch(Op.NORM_BACKWARD_PARAMS_SUM, cols);
+    }
   }
 
   @Override

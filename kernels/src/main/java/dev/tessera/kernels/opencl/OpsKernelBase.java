@@ -10,7 +10,7 @@ package dev.tessera.kernels.opencl;
  * work-groups). Each method first gives them their names. Rules Aparapi imposes here: no objects,
  * no {@code switch}, {@code break} or {@code continue}, no static methods, float maths only.
  */
-abstract class OpsKernelBase extends MatmulKernelBase {
+abstract class OpsKernelBase extends GpuMatmulKernelBase {
   static final float GELU_SCALE = 0.7978845608f; // sqrt(2 / pi)
   static final float NEG_HUGE = -3.0e38f;
 
@@ -19,6 +19,12 @@ abstract class OpsKernelBase extends MatmulKernelBase {
   /** Host <-> device staging buffers: transfers move these, never the whole arena. */
   float[] stage = new float[1];
   int[] istage = new int[1];
+  /**
+   * Small staging buffers: Aparapi moves whole arrays, so transfers of up to their size (token ids,
+   * a loss) go through these instead of the 4 MiB ones (d0 = 1 selects them).
+   */
+  float[] stageSmall = new float[1];
+  int[] istageSmall = new int[1];
 
   int op;
   /** Elements (work units) of the launch. */
@@ -52,19 +58,27 @@ abstract class OpsKernelBase extends MatmulKernelBase {
   // ---- memory: i < n ----------------------------------------------------------------------------
 
   void stageIn(int i) {
-    mem[o0 + i] = stage[i];
+    mem[o0 + i] = d0 == 1 ? stageSmall[i] : stage[i];
   }
 
   void stageOut(int i) {
-    stage[i] = mem[o0 + i];
+    if (d0 == 1) {
+      stageSmall[i] = mem[o0 + i];
+    } else {
+      stage[i] = mem[o0 + i];
+    }
   }
 
   void stageInInt(int i) {
-    imem[o0 + i] = istage[i];
+    imem[o0 + i] = d0 == 1 ? istageSmall[i] : istage[i];
   }
 
   void stageOutInt(int i) {
-    istage[i] = imem[o0 + i];
+    if (d0 == 1) {
+      istageSmall[i] = imem[o0 + i];
+    } else {
+      istage[i] = imem[o0 + i];
+    }
   }
 
   void copy(int i) {
@@ -143,6 +157,15 @@ abstract class OpsKernelBase extends MatmulKernelBase {
 
   void axpy(int i) {
     mem[o0 + i] += s0 * mem[o1 + i];
+  }
+
+  /** C = alpha * (sum of d0 partial products d1 apart) + beta * C. o0 C, o1 partials; s0 alpha, s1 beta. */
+  void splitKSum(int i) {
+    float acc = 0f;
+    for (int s = 0; s < d0; s++) {
+      acc += mem[o1 + s * d1 + i];
+    }
+    mem[o0 + i] = s1 == 0f ? s0 * acc : s0 * acc + s1 * mem[o0 + i];
   }
 
   /** Work-item g of d1 sums x[g], x[g + d1], ... into partial[g]. o0 partial, o1 x; d0 = size; d2 = 1 for squares. */
@@ -257,18 +280,36 @@ abstract class OpsKernelBase extends MatmulKernelBase {
   }
 
   /**
-   * Parameter gradients of LayerNorm and RMSNorm, one work-item per column j < C: dWeight[j] +=
-   * sum_r dOut * norm, dBias[j] += sum_r dOut. o0 dWeight, o1 dBias (d2 = 1 if present), o2 dOut,
-   * o3 x, o4 mean (d3 = 1 if present, else RMSNorm), o5 rstd; d0 = C, d1 = rows.
+   * Parameter gradients of LayerNorm and RMSNorm, dWeight[j] += sum_r dOut * norm, dBias[j] += sum_r
+   * dOut, in two launches so that a GPU has enough work-items: here one per (chunk of d4 rows,
+   * column j), w = chunk * C + j, writing partial sums to o6 (dWeight's, then dBias's, n apart); then
+   * {@link #normBackwardParamsSum} per column. o0 dWeight, o1 dBias (d2 = 1 if present), o2 dOut,
+   * o3 x, o4 mean (d3 = 1 if present, else RMSNorm), o5 rstd, o6 partials; d0 = C, d1 = rows.
    */
-  void normBackwardParams(int j) {
+  void normBackwardParams(int w) {
+    final int j = w % d0;
+    final int chunk = w / d0;
+    final int end = min(d1, (chunk + 1) * d4);
     float dw = 0f;
     float db = 0f;
-    for (int r = 0; r < d1; r++) {
+    for (int r = chunk * d4; r < end; r++) {
       final float g = mem[o2 + r * d0 + j];
       final float mu = d3 == 1 ? mem[o4 + r] : 0f;
       dw += g * (mem[o3 + r * d0 + j] - mu) * mem[o5 + r];
       db += g;
+    }
+    mem[o6 + w] = dw;
+    mem[o6 + n + w] = db;
+  }
+
+  /** Column j of the norm parameter gradients: the partials of the chunks of rows. o0..o6 as above. */
+  void normBackwardParamsSum(int j) {
+    final int chunks = (d1 + d4 - 1) / d4;
+    float dw = 0f;
+    float db = 0f;
+    for (int c = 0; c < chunks; c++) {
+      dw += mem[o6 + c * d0 + j];
+      db += mem[o6 + (chunks + c) * d0 + j];
     }
     mem[o0 + j] += dw;
     if (d2 == 1) {

@@ -1,24 +1,21 @@
 package dev.tessera.kernels.opencl;
 
 /**
- * The one Aparapi kernel of the OpenCL backend. Aparapi compiles only {@code run()} and gives each
- * kernel object its own device memory, so every op lives here as a branch chosen by {@link #op}
- * (see {@link Op}), and every tensor is a region of the arenas {@link #mem} and {@link #imem}.
- * That keeps tensors resident on the device across launches. The ops themselves are in the base
- * classes: {@link MatmulKernelBase}, {@link OpsKernelBase}, {@link AttentionKernelBase}.
+ * The device kernel of the OpenCL backend. Aparapi compiles only {@code run()} and gives each
+ * kernel object its own device memory, so every op lives in one kernel as a branch chosen by
+ * {@link #op} (see {@link Op}), and every tensor is a region of the arenas {@link #mem} and
+ * {@link #imem}. That keeps tensors resident on the device across launches. The ops themselves are
+ * in the base classes: {@link MatmulKernelBase}, {@link GpuMatmulKernelBase}, {@link OpsKernelBase}, {@link AttentionKernelBase}.
+ *
+ * <p>There are two concrete kernels. A GPU compiles one kernel's registers and private memory for
+ * its most demanding branch: with the fused attention ops (2 x 128 private floats per work-item) in
+ * the kernel, every element-wise op ran 4x slower on an H100. And the two devices want different
+ * matmul tiles. So {@link CpuKernel} has the packed-operand tile and the fused attention, and
+ * {@link GpuKernel} the GPU tile ({@link GpuMatmulKernelBase}) and attention as batched matmuls.
  */
-final class TesseraKernel extends AttentionKernelBase {
-  @Override
-  public void run() {
-    if (op == Op.MATMUL) {
-      // Every work-item takes part: the tile has barriers.
-      matmulTile();
-    } else {
-      runUnits();
-    }
-  }
-
-  private void runUnits() {
+abstract class TesseraKernel extends AttentionKernelBase {
+  /** The ops of one work-item (all but the matmul tile and the fused attention), see {@link #runUnits()}. */
+  protected void runUnits() {
     // Each work-item takes `count` work units (see OpenClBackend#launch). The op is chosen once per
     // work-item, outside the loop: pocl cannot vectorise this many-branched kernel, and testing the
     // op for every element made element-wise ops ten times slower.
@@ -63,6 +60,10 @@ final class TesseraKernel extends AttentionKernelBase {
     } else if (op == Op.PACK_B) {
       for (int j = 0; j < count; j++) {
         packB(first + j * elemStride);
+      }
+    } else if (op == Op.SPLIT_K_SUM) {
+      for (int j = 0; j < count; j++) {
+        splitKSum(first + j * elemStride);
       }
     } else if (op == Op.ADD) {
       for (int j = 0; j < count; j++) {
@@ -122,6 +123,10 @@ final class TesseraKernel extends AttentionKernelBase {
       for (int j = 0; j < count; j++) {
         normBackwardParams(first + j * elemStride);
       }
+    } else if (op == Op.NORM_BACKWARD_PARAMS_SUM) {
+      for (int j = 0; j < count; j++) {
+        normBackwardParamsSum(first + j * elemStride);
+      }
     } else if (op == Op.RMS_NORM) {
       for (int j = 0; j < count; j++) {
         rmsNorm(first + j * elemStride);
@@ -153,18 +158,6 @@ final class TesseraKernel extends AttentionKernelBase {
     } else if (op == Op.SOFTMAX_BACKWARD) {
       for (int j = 0; j < count; j++) {
         softmaxBackward(first + j * elemStride);
-      }
-    } else if (op == Op.ATTENTION_ONLINE) {
-      for (int j = 0; j < count; j++) {
-        attentionOnline(first + j * elemStride);
-      }
-    } else if (op == Op.ATTENTION_BACKWARD_DQ_ONLINE) {
-      for (int j = 0; j < count; j++) {
-        attentionBackwardDqOnline(first + j * elemStride);
-      }
-    } else if (op == Op.ATTENTION_BACKWARD_DKV_ONLINE) {
-      for (int j = 0; j < count; j++) {
-        attentionBackwardDkvOnline(first + j * elemStride);
       }
     } else if (op == Op.EMBEDDING) {
       for (int j = 0; j < count; j++) {
