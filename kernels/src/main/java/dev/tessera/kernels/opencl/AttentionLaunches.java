@@ -6,20 +6,20 @@ import dev.tessera.kernels.Shape;
 import dev.tessera.kernels.Tensor;
 
 /**
- * How the OpenCL backend runs attention. Fused (CPU default): per-row kernels that never hold the
- * T x T scores, with private accumulators (head sizes up to 128; larger heads use matmuls). As
- * batched matmuls (GPU default): q, k, v are permuted to [B*H, T, D], scores and gradients go through the matmul tile
+ * How the OpenCL backend runs attention. Fused (CPU form of the kernel): per-row kernels that never
+ * hold the T x T scores, with private accumulators (head sizes up to 128; larger heads use
+ * matmuls). As batched matmuls (GPU form, over the heads of q, k, v in place through the GPU tile's
+ * strides; the CPU form's tile needs q, k, v permuted to [B*H, T, D] first): scores and gradients go
+ * through the matmul tile
  * (S = q k^T / sqrt(D), out = P v; backward dP = dO v^T, dV = P^T dO, dS = P (dP - rowsum(P dP)),
  * dQ = dS k / sqrt(D), dK = dS^T q / sqrt(D)), which is what a GPU is fast at; it needs B*H*T*T
  * floats of scratch.
  */
 final class AttentionLaunches {
   private final OpenClBackend cl;
-  private final boolean matmuls;
 
-  AttentionLaunches(OpenClBackend cl, boolean matmuls) {
+  AttentionLaunches(OpenClBackend cl) {
     this.cl = cl;
-    this.matmuls = matmuls;
   }
 
   private void dims(Tensor q) {
@@ -36,7 +36,11 @@ final class AttentionLaunches {
   }
 
   void forward(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v) {
-    if (matmuls || !privateHeads(q)) {
+    if (cl.gpuKernel()) {
+      forwardInPlace(out, lse, q, k, v);
+      return;
+    }
+    if (!privateHeads(q)) {
       forwardByMatmuls(out, lse, q, k, v);
       return;
     }
@@ -47,7 +51,11 @@ final class AttentionLaunches {
 
   void backward(Tensor dq, Tensor dk, Tensor dv, Tensor dOut, Tensor q, Tensor k, Tensor v, Tensor out,
       Tensor lse) {
-    if (matmuls || !privateHeads(q)) {
+    if (cl.gpuKernel()) {
+      backwardInPlace(dq, dk, dv, dOut, q, k, v, lse);
+      return;
+    }
+    if (!privateHeads(q)) {
       backwardByMatmuls(dq, dk, dv, dOut, q, k, v, lse);
       return;
     }
@@ -124,6 +132,61 @@ final class AttentionLaunches {
       fromBatch(dq, grad, true);
       mm(grad, dp, qb, true, false, scale);
       fromBatch(dk, grad, true);
+    }
+  }
+
+  // ---- as batched matmuls over the heads in place (the GPU tile takes strides) -------------------
+
+  /** C [B*H, T, T] (contiguous) = x y^T over the heads of x, y [B, T, H, D]. */
+  private void scoresInPlace(Tensor c, Tensor x, Tensor y, float alpha) {
+    Shape s = x.shape();
+    int t = s.dim(1);
+    int hd = s.dim(2) * s.dim(3);
+    MatmulLaunches.runInPlace(cl, new MatmulLaunches.Strided(s.dim(0), s.dim(2), t, t, s.dim(3),
+        x, t * hd, s.dim(3), hd, 1, y, t * hd, s.dim(3), 1, hd, c, s.dim(2) * t * t, t * t, t), alpha, 0f);
+  }
+
+  /** y [B, T, H, D] = alpha * op(P) x over the heads, op(P) = P or P^T for P [B*H, T, T]; beta 0 or 1. */
+  private void headsInPlace(Tensor y, Tensor p, boolean transP, Tensor x, float alpha, float beta) {
+    Shape s = x.shape();
+    int t = s.dim(1);
+    int hd = s.dim(2) * s.dim(3);
+    MatmulLaunches.runInPlace(cl, new MatmulLaunches.Strided(s.dim(0), s.dim(2), t, s.dim(3), t,
+        p, s.dim(2) * t * t, t * t, transP ? 1 : t, transP ? t : 1, x, t * hd, s.dim(3), hd, 1,
+        y, t * hd, s.dim(3), hd), alpha, beta);
+  }
+
+  private void forwardInPlace(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v) {
+    Shape s = q.shape();
+    int t = s.dim(1);
+    float scale = (float) (1.0 / Math.sqrt(s.dim(3)));
+    try (Tensor p = cl.empty(DType.F32, Shape.of(s.dim(0) * s.dim(2), t, t))) {
+      scoresInPlace(p, q, k, scale);
+      cl.set(p, lse);
+      cl.kernel.d0 = t;
+      cl.launchRows(Op.CAUSAL_SOFTMAX_ROWS, Op.CAUSAL_SOFTMAX, lse.size());
+      headsInPlace(out, p, false, v, 1f, 0f);
+    }
+  }
+
+  private void backwardInPlace(Tensor dq, Tensor dk, Tensor dv, Tensor dOut, Tensor q, Tensor k, Tensor v,
+      Tensor lse) {
+    Shape s = q.shape();
+    int t = s.dim(1);
+    float scale = (float) (1.0 / Math.sqrt(s.dim(3)));
+    try (Tensor p = cl.empty(DType.F32, Shape.of(s.dim(0) * s.dim(2), t, t));
+        Tensor dp = cl.empty(DType.F32, p.shape())) {
+      scoresInPlace(p, q, k, scale);
+      cl.set(p, lse);
+      cl.kernel.d0 = t;
+      cl.launch(Op.SOFTMAX_FROM_LSE, p.size());
+      scoresInPlace(dp, dOut, v, 1f);
+      headsInPlace(dv, p, true, dOut, 1f, 1f);
+      cl.set(dp, p);
+      cl.kernel.d0 = t;
+      cl.launchRows(Op.SOFTMAX_BACKWARD_ROWS, Op.SOFTMAX_BACKWARD, lse.size());
+      headsInPlace(dq, dp, false, k, scale, 1f);
+      headsInPlace(dk, dp, true, q, scale, 1f);
     }
   }
 }

@@ -10,6 +10,8 @@ package dev.tessera.kernels.opencl;
  * Per k tile of 16, A and B are copied to local memory, k-major, with element (r, kk) of op(A)
  * at {@code gA + b*gABatch + r*gARow + kk*gAK} (B likewise): the copy runs along whichever
  * stride is 1, so that it reads global memory in whole segments, and zero-fills past the edges.
+ * Batches may have two levels of strides and C a row stride of its own, so that attention reads
+ * heads of [B, T, H, D] tensors in place.
  *
  * <p>Split k: when the blocks of C are too few to fill the GPU (weight gradients: small C, long
  * k), each of {@code splits} slices of k goes to its own work-groups, which write partial
@@ -38,6 +40,13 @@ abstract class GpuMatmulKernelBase extends MatmulKernelBase {
   int gBBatch;
   int gBK;
   int gBCol;
+  /** Batches split in two levels (outer, inner): index = outer * gInner + inner (attention: batch, head). */
+  int gInner;
+  int gABatchIn;
+  int gBBatchIn;
+  int gCBatchIn;
+  /** Row stride of C (n when C is contiguous). */
+  int gCRow;
 
   @Local final float[] gTileA = new float[2064];
   @Local final float[] gTileB = new float[2064];
@@ -53,8 +62,10 @@ abstract class GpuMatmulKernelBase extends MatmulKernelBase {
     final int kBegin = split * gKSplit;
     final int kEnd = min(gK, kBegin + gKSplit);
     final int col0 = getGroupId(0) * GPU_TILE;
-    final int aBase = gA + batch * gABatch;
-    final int bBase = gB + batch * gBBatch;
+    final int outer = batch / gInner;
+    final int inner = batch - outer * gInner;
+    final int aBase = gA + outer * gABatch + inner * gABatchIn;
+    final int bBase = gB + outer * gBBatch + inner * gBBatchIn;
     // Which tile element this work-item copies: along k when k is contiguous, else along rows/columns.
     int ar = lid / KT_GPU;
     int ak = lid % KT_GPU;
@@ -244,7 +255,7 @@ abstract class GpuMatmulKernelBase extends MatmulKernelBase {
       }
       localBarrier();
     }
-    final int cBase = cOff + split * gSplitStride + batch * cBatchStride;
+    final int cBase = cOff + split * gSplitStride + outer * cBatchStride + inner * gCBatchIn;
     gpuStoreC(cBase, row0 + ty + 0, col0 + tx + 0, c0_0);
     gpuStoreC(cBase, row0 + ty + 0, col0 + tx + 16, c0_1);
     gpuStoreC(cBase, row0 + ty + 0, col0 + tx + 32, c0_2);
@@ -333,7 +344,7 @@ abstract class GpuMatmulKernelBase extends MatmulKernelBase {
 
   private void gpuStoreC(int cBase, int row, int col, float acc) {
     if (row < gM && col < gN) {
-      final int i = cBase + row * gN + col;
+      final int i = cBase + row * gCRow + col;
       mem[i] = mmBeta == 0f ? mmAlpha * acc : mmAlpha * acc + mmBeta * mem[i];
     }
   }

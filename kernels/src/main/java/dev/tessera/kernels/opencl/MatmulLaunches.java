@@ -16,7 +16,7 @@ final class MatmulLaunches {
 
   static void run(OpenClBackend cl, Tensor out, Tensor a, Tensor b, MatmulDims d, float alpha, float beta) {
     if (cl.gpuKernel()) {
-      runInPlace(cl, out, a, b, d, alpha, beta);
+      runInPlace(cl, Strided.of(d, out, a, b), alpha, beta);
       return;
     }
     final TesseraKernel kernel = cl.kernel;
@@ -65,32 +65,59 @@ final class MatmulLaunches {
 
   /** Work-groups per compute unit that fill the GPU. */
   private static final int GROUPS_PER_UNIT = 2;
-  /** Fewest k tiles a split takes. */
-  private static final int MIN_SPLIT_TILES = 8;
+  /** Fewest k tiles a split takes: shorter splits cost more in the extra launch than they gain. */
+  private static final int MIN_SPLIT_TILES = 32;
+
+  /**
+   * A matmul for the GPU tile: {@code outer * inner} batches, each C = op(A) x op(B) with element
+   * (r, kk) of op(A) at {@code a + o*aOuter + i*aInner + r*aRow + kk*aK}, element (kk, col) of op(B)
+   * at {@code b + o*bOuter + i*bInner + kk*bK + col*bCol} and C(r, col) at
+   * {@code c + o*cOuter + i*cInner + r*cRow + col}.
+   */
+  record Strided(int outer, int inner, int m, int n, int k,
+      Tensor a, int aOuter, int aInner, int aRow, int aK,
+      Tensor b, int bOuter, int bInner, int bK, int bCol,
+      Tensor c, int cOuter, int cInner, int cRow) {
+
+    static Strided of(MatmulDims d, Tensor out, Tensor a, Tensor b) {
+      return new Strided(d.batch(), 1, d.m(), d.n(), d.k(), a, d.aBatch(), 0, d.aRow(), d.aK(),
+          b, d.bBatch(), 0, d.bK(), d.bCol(), out, d.m() * d.n(), 0, d.n());
+    }
+
+    boolean contiguousC() {
+      return inner == 1 && cRow == n && cOuter == m * n;
+    }
+  }
 
   /**
    * The GPU tile ({@link GpuMatmulKernelBase}): operands read in place, one launch; when C has too
-   * few blocks to fill the GPU, k is split and a second launch sums the partial products.
+   * few blocks to fill the GPU (and is contiguous), k is split and a second launch sums the partial
+   * products.
    */
-  private static void runInPlace(OpenClBackend cl, Tensor out, Tensor a, Tensor b, MatmulDims d, float alpha,
-      float beta) {
+  static void runInPlace(OpenClBackend cl, Strided g, float alpha, float beta) {
     final int tile = GpuMatmulKernelBase.GPU_TILE;
-    final int rowBlocks = (d.m() + tile - 1) / tile;
-    final int colBlocks = (d.n() + tile - 1) / tile;
-    final int blocks = rowBlocks * colBlocks * d.batch();
-    final int kTiles = (d.k() + GpuMatmulKernelBase.KT_GPU - 1) / GpuMatmulKernelBase.KT_GPU;
+    final int rowBlocks = (g.m() + tile - 1) / tile;
+    final int colBlocks = (g.n() + tile - 1) / tile;
+    final int batches = g.outer() * g.inner();
+    final int blocks = rowBlocks * colBlocks * batches;
+    final int kTiles = (g.k() + GpuMatmulKernelBase.KT_GPU - 1) / GpuMatmulKernelBase.KT_GPU;
     final int fullGrid = GROUPS_PER_UNIT * cl.device().getMaxComputeUnits();
     int splits = Math.max(1, Math.min((fullGrid + blocks - 1) / blocks, kTiles / MIN_SPLIT_TILES));
+    if (!g.contiguousC()) {
+      splits = 1;
+    }
     final int kSplit = (kTiles + splits - 1) / splits * GpuMatmulKernelBase.KT_GPU;
-    splits = (d.k() + kSplit - 1) / kSplit;
-    final int size = d.batch() * d.m() * d.n();
+    splits = Math.max(1, (g.k() + kSplit - 1) / kSplit);
     if (splits == 1) {
-      tile(cl, out, a, b, d, rowBlocks, colBlocks, 1, kSplit, 0, alpha, beta);
+      tile(cl, g, rowBlocks, colBlocks, 1, kSplit, 0, alpha, beta);
       return;
     }
+    final int size = batches * g.m() * g.n();
     try (Tensor partials = cl.scratch(splits * size)) {
-      tile(cl, partials, a, b, d, rowBlocks, colBlocks, splits, kSplit, size, 1f, 0f);
-      cl.set(out, partials);
+      Strided toPartials = new Strided(g.outer(), 1, g.m(), g.n(), g.k(), g.a(), g.aOuter(), 0, g.aRow(), g.aK(),
+          g.b(), g.bOuter(), 0, g.bK(), g.bCol(), partials, g.m() * g.n(), 0, g.n());
+      tile(cl, toPartials, rowBlocks, colBlocks, splits, kSplit, size, 1f, 0f);
+      cl.set(g.c(), partials);
       cl.kernel.d0 = splits;
       cl.kernel.d1 = size;
       cl.kernel.s0 = alpha;
@@ -99,30 +126,35 @@ final class MatmulLaunches {
     }
   }
 
-  private static void tile(OpenClBackend cl, Tensor c, Tensor a, Tensor b, MatmulDims d, int rowBlocks,
-      int colBlocks, int splits, int kSplit, int splitStride, float alpha, float beta) {
+  private static void tile(OpenClBackend cl, Strided g, int rowBlocks, int colBlocks, int splits, int kSplit,
+      int splitStride, float alpha, float beta) {
     final TesseraKernel kernel = cl.kernel;
-    kernel.gM = d.m();
-    kernel.gN = d.n();
-    kernel.gK = d.k();
+    kernel.gM = g.m();
+    kernel.gN = g.n();
+    kernel.gK = g.k();
     kernel.gRowBlocks = rowBlocks;
-    kernel.gBatch = d.batch();
+    kernel.gBatch = g.outer() * g.inner();
+    kernel.gInner = g.inner();
     kernel.gKSplit = kSplit;
     kernel.gSplitStride = splitStride;
-    kernel.gA = OpenClBackend.off(a);
-    kernel.gABatch = d.aBatch();
-    kernel.gARow = d.aRow();
-    kernel.gAK = d.aK();
-    kernel.gB = OpenClBackend.off(b);
-    kernel.gBBatch = d.bBatch();
-    kernel.gBK = d.bK();
-    kernel.gBCol = d.bCol();
-    kernel.cOff = OpenClBackend.off(c);
-    kernel.cBatchStride = d.m() * d.n();
+    kernel.gA = OpenClBackend.off(g.a());
+    kernel.gABatch = g.aOuter();
+    kernel.gABatchIn = g.aInner();
+    kernel.gARow = g.aRow();
+    kernel.gAK = g.aK();
+    kernel.gB = OpenClBackend.off(g.b());
+    kernel.gBBatch = g.bOuter();
+    kernel.gBBatchIn = g.bInner();
+    kernel.gBK = g.bK();
+    kernel.gBCol = g.bCol();
+    kernel.cOff = OpenClBackend.off(g.c());
+    kernel.cBatchStride = g.cOuter();
+    kernel.gCBatchIn = g.cInner();
+    kernel.gCRow = g.cRow();
     kernel.mmAlpha = alpha;
     kernel.mmBeta = beta;
     kernel.op = Op.MATMUL;
     cl.execute(Op.MATMUL, Range.create2D(cl.device(), colBlocks * GpuMatmulKernelBase.GPU_ITEMS,
-        rowBlocks * d.batch() * splits, GpuMatmulKernelBase.GPU_ITEMS, 1));
+        rowBlocks * kernel.gBatch * splits, GpuMatmulKernelBase.GPU_ITEMS, 1));
   }
 }

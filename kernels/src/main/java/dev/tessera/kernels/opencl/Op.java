@@ -32,6 +32,8 @@ final class Op {
   static final int LAYER_NORM_BACKWARD_DX = 41;
   static final int NORM_BACKWARD_PARAMS = 42;
   static final int NORM_BACKWARD_PARAMS_SUM = 46;
+  static final int LAYER_NORM_ROWS = 47;
+  static final int LAYER_NORM_BACKWARD_DX_ROWS = 48;
   static final int RMS_NORM = 43;
   static final int RMS_NORM_BACKWARD_DX = 44;
   static final int ROPE = 45;
@@ -43,6 +45,8 @@ final class Op {
   static final int CAUSAL_SOFTMAX = 58;
   static final int SOFTMAX_FROM_LSE = 59;
   static final int SOFTMAX_BACKWARD = 64;
+  static final int CAUSAL_SOFTMAX_ROWS = 65;
+  static final int SOFTMAX_BACKWARD_ROWS = 66;
   static final int EMBEDDING = 60;
   static final int EMBEDDING_BACKWARD = 61;
   static final int CROSS_ENTROPY = 62;

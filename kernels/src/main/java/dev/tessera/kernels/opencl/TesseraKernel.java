@@ -13,7 +13,7 @@ package dev.tessera.kernels.opencl;
  * matmul tiles. So {@link CpuKernel} has the packed-operand tile and the fused attention, and
  * {@link GpuKernel} the GPU tile ({@link GpuMatmulKernelBase}) and attention as batched matmuls.
  */
-abstract class TesseraKernel extends AttentionKernelBase {
+abstract class TesseraKernel extends RowGroupKernelBase {
   /** The ops of one work-item (all but the matmul tile and the fused attention), see {@link #runUnits()}. */
   protected void runUnits() {
     // Each work-item takes `count` work units (see OpenClBackend#launch). The op is chosen once per
