@@ -49,6 +49,8 @@ final class Op {
   static final int SOFTMAX_BACKWARD_ROWS = 66;
   static final int EMBEDDING = 60;
   static final int EMBEDDING_BACKWARD = 61;
+  static final int EMBEDDING_BACKWARD_CHUNK = 67;
+  static final int EMBEDDING_BACKWARD_SUM = 68;
   static final int CROSS_ENTROPY = 62;
   static final int CROSS_ENTROPY_BACKWARD = 63;
   static final int ADAMW = 70;

@@ -42,6 +42,9 @@ public final class OpenClBackend extends BackendBase {
   static final int SUM_PER_ITEM = 32;
   /** Chunks of rows the norm parameter gradients are summed in (then the chunks are summed). */
   static final int NORM_CHUNKS = 64;
+  /** Chunks of rows the embedding gradient is summed in, and the most scratch (floats) they may take. */
+  static final int EMBEDDING_CHUNKS = 64;
+  static final long EMBEDDING_SCRATCH = 4L << 20;
   /** Elements of the small staging buffers. */
   static final int SMALL_STAGE = 1 << 14;
   /** Smallest arenas with device buffers: 64 MiB and 32 MiB, above G1's humongous threshold. */
@@ -679,11 +682,32 @@ public final class OpenClBackend extends BackendBase {
 
   @Override
   protected void doEmbeddingBackward(Tensor dTable, Tensor dOut, Tensor ids) {
-    set(dTable, dOut, ids);
-    kernel.d0 = dTable.shape().last();
-    kernel.d1 = dTable.shape().dim(0);
-    kernel.d2 = ids.size();
-    launch(Op.EMBEDDING_BACKWARD, dTable.shape().last());
+    int cols = dTable.shape().last();
+    int vocab = dTable.shape().dim(0);
+    int rows = ids.size();
+    // Chunks of rows, each into a partial table, while the partial tables stay small (with a
+    // large vocabulary they would not: then one work-item per column, as before).
+    int chunks = (int) Math.min(Math.min(EMBEDDING_CHUNKS, rows), EMBEDDING_SCRATCH / ((long) vocab * cols));
+    if (chunks <= 1) {
+      set(dTable, dOut, ids);
+      kernel.d0 = cols;
+      kernel.d1 = vocab;
+      kernel.d2 = rows;
+      launch(Op.EMBEDDING_BACKWARD, cols);
+      return;
+    }
+    int rowsPerChunk = (rows + chunks - 1) / chunks;
+    chunks = (rows + rowsPerChunk - 1) / rowsPerChunk;
+    try (Tensor partials = scratch(chunks * vocab * cols)) {
+      set(dTable, dOut, ids, partials);
+      kernel.d0 = cols;
+      kernel.d1 = vocab;
+      kernel.d2 = rows;
+      kernel.d3 = rowsPerChunk;
+      kernel.d4 = chunks;
+      launch(Op.EMBEDDING_BACKWARD_CHUNK, chunks * cols);
+      launch(Op.EMBEDDING_BACKWARD_SUM, vocab * cols);
+    }
   }
 
   @Override

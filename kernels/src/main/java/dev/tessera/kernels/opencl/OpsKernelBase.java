@@ -389,6 +389,36 @@ abstract class OpsKernelBase extends GpuMatmulKernelBase {
     }
   }
 
+  /**
+   * The same in chunks of d3 rows, so that a GPU has more than C work-items: work-item w = chunk * C
+   * + j sums its chunk's rows into its own column of partial table o3 + chunk * V * C (zeroed here),
+   * then {@link #embeddingBackwardSum} adds the chunks' tables. o0..o2, d0..d2 as above.
+   */
+  void embeddingBackwardChunk(int w) {
+    final int j = w % d0;
+    final int chunk = w / d0;
+    final int table = o3 + chunk * d1 * d0;
+    for (int v = 0; v < d1; v++) {
+      mem[table + v * d0 + j] = 0f;
+    }
+    final int end = min(d2, (chunk + 1) * d3);
+    for (int r = chunk * d3; r < end; r++) {
+      final int id = imem[o2 + r];
+      if (id >= 0 && id < d1) {
+        mem[table + id * d0 + j] += mem[o1 + r * d0 + j];
+      }
+    }
+  }
+
+  /** dTable[u] += the chunks' partial tables at u (u < V * C). o0 dTable, o3 partials; d4 = chunks. */
+  void embeddingBackwardSum(int u) {
+    float acc = 0f;
+    for (int c = 0; c < d4; c++) {
+      acc += mem[o3 + c * d1 * d0 + u];
+    }
+    mem[o0 + u] += acc;
+  }
+
   /** One work-item per row: o0 losses, o1 lse, o2 logits, o3 targets (imem); d0 = V. */
   void crossEntropy(int r) {
     final int base = o2 + r * d0;

@@ -167,6 +167,14 @@ abstract class TesseraKernel extends RowGroupKernelBase {
       for (int j = 0; j < count; j++) {
         embeddingBackward(first + j * elemStride);
       }
+    } else if (op == Op.EMBEDDING_BACKWARD_CHUNK) {
+      for (int j = 0; j < count; j++) {
+        embeddingBackwardChunk(first + j * elemStride);
+      }
+    } else if (op == Op.EMBEDDING_BACKWARD_SUM) {
+      for (int j = 0; j < count; j++) {
+        embeddingBackwardSum(first + j * elemStride);
+      }
     } else if (op == Op.CROSS_ENTROPY) {
       for (int j = 0; j < count; j++) {
         crossEntropy(first + j * elemStride);
