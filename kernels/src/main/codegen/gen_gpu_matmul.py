@@ -13,6 +13,8 @@ Run from the repository root:  python3 kernels/src/main/codegen/gen_gpu_matmul.p
 """
 import pathlib
 
+from kernel_args import add_prologues
+
 TILE = 128     # rows and columns of C per work-group
 KT = 16        # k-tile depth held in local memory
 SIDE = 16      # work-items per side: 16 x 16 = 256 per work-group
@@ -50,30 +52,11 @@ def lines():
     yield f"  static final int GPU_TILE = {TILE};"
     yield f"  static final int GPU_ITEMS = {ITEMS};"
     yield ""
-    yield "  // GPU matmul arguments, set by the host before each launch (C: cOff, cBatchStride, mmAlpha, mmBeta)."
-    yield "  int gM;"
-    yield "  int gN;"
-    yield "  int gK;"
-    yield "  int gRowBlocks;"
-    yield "  int gBatch;"
-    yield "  /** k per split (a multiple of the k tile) and the distance between the splits' partial products. */"
-    yield "  int gKSplit;"
-    yield "  int gSplitStride;"
-    yield "  int gA;"
-    yield "  int gABatch;"
-    yield "  int gARow;"
-    yield "  int gAK;"
-    yield "  int gB;"
-    yield "  int gBBatch;"
-    yield "  int gBK;"
-    yield "  int gBCol;"
-    yield "  /** Batches split in two levels (outer, inner): index = outer * gInner + inner (attention: batch, head). */"
-    yield "  int gInner;"
-    yield "  int gABatchIn;"
-    yield "  int gBBatchIn;"
-    yield "  int gCBatchIn;"
-    yield "  /** Row stride of C (n when C is contiguous). */"
-    yield "  int gCRow;"
+    yield "  // Arguments (KernelArgs): gM, gN, gK; gRowBlocks; gBatch batches in two levels, index = outer *"
+    yield "  // gInner + inner (attention: batch, head); gKSplit, k per split (a multiple of the k tile), and"
+    yield "  // gSplitStride, the distance between the splits' partial products; A at gA + outer * gABatch +"
+    yield "  // inner * gABatchIn with strides gARow, gAK; B likewise (gB, gBBatch, gBBatchIn, gBK, gBCol); C at"
+    yield "  // cOff + outer * cBatchStride + inner * gCBatchIn with row stride gCRow; mmAlpha, mmBeta."
     yield ""
     yield f"  @Local final float[] gTileA = new float[{KT * PITCH}];"
     yield f"  @Local final float[] gTileB = new float[{KT * PITCH}];"
@@ -172,5 +155,5 @@ def lines():
 
 
 OUT.parent.mkdir(parents=True, exist_ok=True)
-OUT.write_text("\n".join(lines()) + "\n")
+OUT.write_text(add_prologues("\n".join(lines()) + "\n"))
 print(f"wrote {OUT}")

@@ -25,6 +25,15 @@ abstract class AttentionKernelBase extends OpsKernelBase {
    * o0 out, o1 lse, o2 q, o3 k, o4 v; d0 = T, d1 = H, d2 = D (at most {@link #MAX_HEAD}); s0 = 1/sqrt(D).
    */
   void attentionOnline(int w) {
+    final int o0 = ia[IA_O0];
+    final int o1 = ia[IA_O1];
+    final int o2 = ia[IA_O2];
+    final int o3 = ia[IA_O3];
+    final int o4 = ia[IA_O4];
+    final int d0 = ia[IA_D0];
+    final int d1 = ia[IA_D1];
+    final int d2 = ia[IA_D2];
+    final float s0 = fa[FA_S0];
     final int t = d0;
     final int h = d1;
     final int dd = d2;
@@ -61,6 +70,18 @@ abstract class AttentionKernelBase extends OpsKernelBase {
    * o0 dq, o1 dOut, o2 q, o3 k, o4 v, o5 out, o6 lse, o7 D.
    */
   void attentionBackwardDqOnline(int w) {
+    final int o0 = ia[IA_O0];
+    final int o1 = ia[IA_O1];
+    final int o2 = ia[IA_O2];
+    final int o3 = ia[IA_O3];
+    final int o4 = ia[IA_O4];
+    final int o5 = ia[IA_O5];
+    final int o6 = ia[IA_O6];
+    final int o7 = ia[IA_O7];
+    final int d0 = ia[IA_D0];
+    final int d1 = ia[IA_D1];
+    final int d2 = ia[IA_D2];
+    final float s0 = fa[FA_S0];
     final int t = d0;
     final int h = d1;
     final int dd = d2;
@@ -93,6 +114,18 @@ abstract class AttentionKernelBase extends OpsKernelBase {
    * once. o0 dk, o1 dv, o2 dOut, o3 q, o4 k, o5 v, o6 lse, o7 D (from the dq pass).
    */
   void attentionBackwardDkvOnline(int w) {
+    final int o0 = ia[IA_O0];
+    final int o1 = ia[IA_O1];
+    final int o2 = ia[IA_O2];
+    final int o3 = ia[IA_O3];
+    final int o4 = ia[IA_O4];
+    final int o5 = ia[IA_O5];
+    final int o6 = ia[IA_O6];
+    final int o7 = ia[IA_O7];
+    final int d0 = ia[IA_D0];
+    final int d1 = ia[IA_D1];
+    final int d2 = ia[IA_D2];
+    final float s0 = fa[FA_S0];
     final int t = d0;
     final int h = d1;
     final int dd = d2;
@@ -136,6 +169,11 @@ abstract class AttentionKernelBase extends OpsKernelBase {
    * d0 = T, d1 = H, d2 = D.
    */
   void headsToBatch(int i) {
+    final int o0 = ia[IA_O0];
+    final int o1 = ia[IA_O1];
+    final int d0 = ia[IA_D0];
+    final int d1 = ia[IA_D1];
+    final int d2 = ia[IA_D2];
     final int e = i % d2;
     final int t = (i / d2) % d0;
     final int hh = (i / (d2 * d0)) % d1;
@@ -148,6 +186,12 @@ abstract class AttentionKernelBase extends OpsKernelBase {
    * output when d3 = 1. o0 out, o1 in; d0 = T, d1 = H, d2 = D.
    */
   void batchToHeads(int i) {
+    final int o0 = ia[IA_O0];
+    final int o1 = ia[IA_O1];
+    final int d0 = ia[IA_D0];
+    final int d1 = ia[IA_D1];
+    final int d2 = ia[IA_D2];
+    final int d3 = ia[IA_D3];
     final int e = i % d2;
     final int hh = (i / d2) % d1;
     final int t = (i / (d2 * d1)) % d0;
@@ -165,6 +209,9 @@ abstract class AttentionKernelBase extends OpsKernelBase {
    * probabilities in place, and lse[r] their log-sum-exp. o0 S, o1 lse; d0 = T.
    */
   void causalSoftmax(int r) {
+    final int o0 = ia[IA_O0];
+    final int o1 = ia[IA_O1];
+    final int d0 = ia[IA_D0];
     final int i = r % d0;
     final int base = o0 + r * d0;
     float m = NEG_HUGE;
@@ -184,6 +231,9 @@ abstract class AttentionKernelBase extends OpsKernelBase {
 
   /** Probabilities again from scores and the saved lse, in place (one unit per score). o0 S, o1 lse; d0 = T. */
   void softmaxFromLse(int u) {
+    final int o0 = ia[IA_O0];
+    final int o1 = ia[IA_O1];
+    final int d0 = ia[IA_D0];
     final int r = u / d0;
     final int j = u - r * d0;
     mem[o0 + u] = j <= r % d0 ? exp(mem[o0 + u] - mem[o1 + r]) : 0f;
@@ -191,6 +241,9 @@ abstract class AttentionKernelBase extends OpsKernelBase {
 
   /** Row r: dS = P * (dP - sum_j P dP), written over dP. o0 dP, o1 P; d0 = T. */
   void softmaxBackward(int r) {
+    final int o0 = ia[IA_O0];
+    final int o1 = ia[IA_O1];
+    final int d0 = ia[IA_D0];
     final int base = r * d0;
     float pdp = 0f;
     for (int j = 0; j < d0; j++) {

@@ -7,6 +7,7 @@ package dev.tessera.kernels.opencl;
 final class CpuKernel extends TesseraKernel {
   @Override
   public void run() {
+    final int op = ia[IA_OP];
     if (op == Op.MATMUL) {
       // Every work-item takes part: the tile has barriers.
       matmulTile();
@@ -19,6 +20,11 @@ final class CpuKernel extends TesseraKernel {
   }
 
   private void fusedAttentionUnits() {
+    final int op = ia[IA_OP];
+    final int n = ia[IA_N];
+    final int perItem = ia[IA_PER_ITEM];
+    final int itemStride = ia[IA_ITEM_STRIDE];
+    final int elemStride = ia[IA_ELEM_STRIDE];
     final int w = getGlobalId(0);
     final int first = w * itemStride;
     int count = 0;

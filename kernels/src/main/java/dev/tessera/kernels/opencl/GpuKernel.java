@@ -8,6 +8,7 @@ package dev.tessera.kernels.opencl;
 final class GpuKernel extends TesseraKernel {
   @Override
   public void run() {
+    final int op = ia[IA_OP];
     if (op == Op.MATMUL) {
       // Every work-item takes part: the tile has barriers.
       gpuMatmulTile();

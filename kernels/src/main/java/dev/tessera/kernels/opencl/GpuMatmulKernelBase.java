@@ -23,35 +23,33 @@ abstract class GpuMatmulKernelBase extends MatmulKernelBase {
   static final int GPU_TILE = 128;
   static final int GPU_ITEMS = 256;
 
-  // GPU matmul arguments, set by the host before each launch (C: cOff, cBatchStride, mmAlpha, mmBeta).
-  int gM;
-  int gN;
-  int gK;
-  int gRowBlocks;
-  int gBatch;
-  /** k per split (a multiple of the k tile) and the distance between the splits' partial products. */
-  int gKSplit;
-  int gSplitStride;
-  int gA;
-  int gABatch;
-  int gARow;
-  int gAK;
-  int gB;
-  int gBBatch;
-  int gBK;
-  int gBCol;
-  /** Batches split in two levels (outer, inner): index = outer * gInner + inner (attention: batch, head). */
-  int gInner;
-  int gABatchIn;
-  int gBBatchIn;
-  int gCBatchIn;
-  /** Row stride of C (n when C is contiguous). */
-  int gCRow;
+  // Arguments (KernelArgs): gM, gN, gK; gRowBlocks; gBatch batches in two levels, index = outer *
+  // gInner + inner (attention: batch, head); gKSplit, k per split (a multiple of the k tile), and
+  // gSplitStride, the distance between the splits' partial products; A at gA + outer * gABatch +
+  // inner * gABatchIn with strides gARow, gAK; B likewise (gB, gBBatch, gBBatchIn, gBK, gBCol); C at
+  // cOff + outer * cBatchStride + inner * gCBatchIn with row stride gCRow; mmAlpha, mmBeta.
 
   @Local final float[] gTileA = new float[2064];
   @Local final float[] gTileB = new float[2064];
 
   protected void gpuMatmulTile() {
+    final int cOff = ia[IA_C_OFF];
+    final int cBatchStride = ia[IA_C_BATCH_STRIDE];
+    final int gK = ia[IA_G_K];
+    final int gRowBlocks = ia[IA_G_ROW_BLOCKS];
+    final int gBatch = ia[IA_G_BATCH];
+    final int gKSplit = ia[IA_G_KSPLIT];
+    final int gSplitStride = ia[IA_G_SPLIT_STRIDE];
+    final int gA = ia[IA_G_A];
+    final int gABatch = ia[IA_G_ABATCH];
+    final int gAK = ia[IA_G_AK];
+    final int gB = ia[IA_G_B];
+    final int gBBatch = ia[IA_G_BBATCH];
+    final int gBCol = ia[IA_G_BCOL];
+    final int gInner = ia[IA_G_INNER];
+    final int gABatchIn = ia[IA_G_ABATCH_IN];
+    final int gBBatchIn = ia[IA_G_BBATCH_IN];
+    final int gCBatchIn = ia[IA_G_CBATCH_IN];
     final int lid = getLocalId(0);
     final int tx = lid % 16;
     final int ty = lid / 16;
@@ -326,6 +324,10 @@ abstract class GpuMatmulKernelBase extends MatmulKernelBase {
 
   /** Copies element (row, k) of op(A) to the local tile at (kk, r), or 0 past the edges. */
   private void gpuLoadA(int base, int row, int k, int kk, int r) {
+    final int gM = ia[IA_G_M];
+    final int gK = ia[IA_G_K];
+    final int gARow = ia[IA_G_AROW];
+    final int gAK = ia[IA_G_AK];
     float v = 0f;
     if (row < gM && k < gK) {
       v = mem[base + row * gARow + k * gAK];
@@ -335,6 +337,10 @@ abstract class GpuMatmulKernelBase extends MatmulKernelBase {
 
   /** Copies element (k, col) of op(B) to the local tile at (kk, c), or 0 past the edges. */
   private void gpuLoadB(int base, int k, int col, int kk, int c) {
+    final int gN = ia[IA_G_N];
+    final int gK = ia[IA_G_K];
+    final int gBK = ia[IA_G_BK];
+    final int gBCol = ia[IA_G_BCOL];
     float v = 0f;
     if (k < gK && col < gN) {
       v = mem[base + k * gBK + col * gBCol];
@@ -343,6 +349,11 @@ abstract class GpuMatmulKernelBase extends MatmulKernelBase {
   }
 
   private void gpuStoreC(int cBase, int row, int col, float acc) {
+    final int gM = ia[IA_G_M];
+    final int gN = ia[IA_G_N];
+    final int gCRow = ia[IA_G_CROW];
+    final float mmAlpha = fa[FA_MM_ALPHA];
+    final float mmBeta = fa[FA_MM_BETA];
     if (row < gM && col < gN) {
       final int i = cBase + row * gCRow + col;
       mem[i] = mmBeta == 0f ? mmAlpha * acc : mmAlpha * acc + mmBeta * mem[i];

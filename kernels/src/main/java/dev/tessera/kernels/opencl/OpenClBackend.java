@@ -114,7 +114,7 @@ public final class OpenClBackend extends BackendBase {
     kernel.istageSmall = new int[SMALL_STAGE];
     launch(Op.NOP, 1); // compiles the kernel and creates the device buffers
     kernel.put(kernel.mem).put(kernel.imem).put(kernel.stage).put(kernel.istage).put(kernel.stageSmall)
-        .put(kernel.istageSmall);
+        .put(kernel.istageSmall).put(kernel.fa);
     launch(Op.NOP, 1); // applies those puts now (see grow)
     int maxGroup = maxWorkGroupSize();
     int tileItems = gpuKernel ? GpuMatmulKernelBase.GPU_ITEMS : MatmulKernelBase.TILE_COLS;
@@ -234,6 +234,11 @@ public final class OpenClBackend extends BackendBase {
       // another backend (another device) or a failed launch changed them.
       KernelManager.instance().setPreferredDevices(kernel, pinned);
       long t0 = profile != null ? System.nanoTime() : 0;
+      // The arguments travel as two small arrays (see KernelArgs); Aparapi applies the puts at this launch.
+      if (kernel.pack()) {
+        kernel.put(kernel.fa);
+      }
+      kernel.put(kernel.ia);
       kernel.execute(range);
       if (profile != null) {
         profile.add(op, System.nanoTime() - t0);

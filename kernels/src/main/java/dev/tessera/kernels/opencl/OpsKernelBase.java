@@ -4,10 +4,10 @@ package dev.tessera.kernels.opencl;
  * The element-wise, normalisation, embedding, loss and optimiser ops of the device kernel. Aparapi
  * turns these methods into OpenCL functions called from {@link TesseraKernel#run()}.
  *
- * <p>Arguments travel in generic fields set by {@link OpenClBackend} before each launch: element
+ * <p>Arguments are set by {@link OpenClBackend} before each launch (see {@link KernelArgs}): element
  * offsets into {@link #mem} or {@link #imem} ({@code o0..o8}), sizes ({@code d0..d4}) and scalars
  * ({@code s0..s6}); {@code n} is the number of live work-items (the range is padded to whole
- * work-groups). Each method first gives them their names. Rules Aparapi imposes here: no objects,
+ * work-groups). Each method reads the ones it uses into locals first (generated prologues). Rules Aparapi imposes here: no objects,
  * no {@code switch}, {@code break} or {@code continue}, no static methods, float maths only.
  */
 abstract class OpsKernelBase extends GpuMatmulKernelBase {
@@ -26,42 +26,21 @@ abstract class OpsKernelBase extends GpuMatmulKernelBase {
   float[] stageSmall = new float[1];
   int[] istageSmall = new int[1];
 
-  int op;
-  /** Elements (work units) of the launch. */
-  int n;
-  /** Work unit of step j of work-item w: w * itemStride + j * elemStride, for j < perItem. */
-  int perItem = 1;
-  int itemStride = 1;
-  int elemStride = 1;
-  int o0;
-  int o1;
-  int o2;
-  int o3;
-  int o4;
-  int o5;
-  int o6;
-  int o7;
-  int o8;
-  int d0;
-  int d1;
-  int d2;
-  int d3;
-  int d4;
-  float s0;
-  float s1;
-  float s2;
-  float s3;
-  float s4;
-  float s5;
-  float s6;
+  // Arguments (KernelArgs): op; n, the work units of the launch; a work-item w takes units w *
+  // itemStride + j * elemStride for j < perItem; then generic offsets o0..o8 into mem or imem, sizes
+  // d0..d4 and scalars s0..s6, named by each op's comment.
 
   // ---- memory: i < n ----------------------------------------------------------------------------
 
   void stageIn(int i) {
+    final int o0 = ia[IA_O0];
+    final int d0 = ia[IA_D0];
     mem[o0 + i] = d0 == 1 ? stageSmall[i] : stage[i];
   }
 
   void stageOut(int i) {
+    final int o0 = ia[IA_O0];
+    final int d0 = ia[IA_D0];
     if (d0 == 1) {
       stageSmall[i] = mem[o0 + i];
     } else {
@@ -70,10 +49,14 @@ abstract class OpsKernelBase extends GpuMatmulKernelBase {
   }
 
   void stageInInt(int i) {
+    final int o0 = ia[IA_O0];
+    final int d0 = ia[IA_D0];
     imem[o0 + i] = d0 == 1 ? istageSmall[i] : istage[i];
   }
 
   void stageOutInt(int i) {
+    final int o0 = ia[IA_O0];
+    final int d0 = ia[IA_D0];
     if (d0 == 1) {
       istageSmall[i] = imem[o0 + i];
     } else {
@@ -82,14 +65,20 @@ abstract class OpsKernelBase extends GpuMatmulKernelBase {
   }
 
   void copy(int i) {
+    final int o0 = ia[IA_O0];
+    final int o1 = ia[IA_O1];
     mem[o0 + i] = mem[o1 + i];
   }
 
   void copyInt(int i) {
+    final int o0 = ia[IA_O0];
+    final int o1 = ia[IA_O1];
     imem[o0 + i] = imem[o1 + i];
   }
 
   void fill(int i) {
+    final int o0 = ia[IA_O0];
+    final float s0 = fa[FA_S0];
     mem[o0 + i] = s0;
   }
 
@@ -99,6 +88,15 @@ abstract class OpsKernelBase extends GpuMatmulKernelBase {
    * o0: packed destination; o1: A; o2: batch stride; d0, d1: M, K; d2: k tiles; d3, d4: row and k strides.
    */
   void packA(int u) {
+    final int o0 = ia[IA_O0];
+    final int o1 = ia[IA_O1];
+    final int o2 = ia[IA_O2];
+    final int d0 = ia[IA_D0];
+    final int d1 = ia[IA_D1];
+    final int d2 = ia[IA_D2];
+    final int d3 = ia[IA_D3];
+    final int d4 = ia[IA_D4];
+    final int mmRowBlocks = ia[IA_MM_ROW_BLOCKS];
     final int rowsPerBatch = mmRowBlocks * d2 * TILE_K;
     final int batch = u / rowsPerBatch;
     final int rem = u - batch * rowsPerBatch;
@@ -118,6 +116,15 @@ abstract class OpsKernelBase extends GpuMatmulKernelBase {
    * blocks; d0, d1: N, K; d2: k tiles; d3, d4: k and column strides.
    */
   void packB(int u) {
+    final int o0 = ia[IA_O0];
+    final int o1 = ia[IA_O1];
+    final int o2 = ia[IA_O2];
+    final int o3 = ia[IA_O3];
+    final int d0 = ia[IA_D0];
+    final int d1 = ia[IA_D1];
+    final int d2 = ia[IA_D2];
+    final int d3 = ia[IA_D3];
+    final int d4 = ia[IA_D4];
     final int rowsPerBatch = o3 * d2 * TILE_K;
     final int batch = u / rowsPerBatch;
     final int rem = u - batch * rowsPerBatch;
@@ -134,16 +141,27 @@ abstract class OpsKernelBase extends GpuMatmulKernelBase {
   // ---- element-wise: i < n ----------------------------------------------------------------------
 
   void add(int i) {
+    final int o0 = ia[IA_O0];
+    final int o1 = ia[IA_O1];
+    final int o2 = ia[IA_O2];
     mem[o0 + i] = mem[o1 + i] + mem[o2 + i];
   }
 
   /** o0 out, o1 x, o2 bias; d0 = C. */
   void addBias(int i) {
+    final int o0 = ia[IA_O0];
+    final int o1 = ia[IA_O1];
+    final int o2 = ia[IA_O2];
+    final int d0 = ia[IA_D0];
     mem[o0 + i] = mem[o1 + i] + mem[o2 + i % d0];
   }
 
   /** One work-item per column j < C: o0 dBias, o1 dOut; d0 = C, d1 = rows. */
   void addBiasBackward(int j) {
+    final int o0 = ia[IA_O0];
+    final int o1 = ia[IA_O1];
+    final int d0 = ia[IA_D0];
+    final int d1 = ia[IA_D1];
     float acc = 0f;
     for (int r = 0; r < d1; r++) {
       acc += mem[o1 + r * d0 + j];
@@ -152,15 +170,26 @@ abstract class OpsKernelBase extends GpuMatmulKernelBase {
   }
 
   void scale(int i) {
+    final int o0 = ia[IA_O0];
+    final float s0 = fa[FA_S0];
     mem[o0 + i] *= s0;
   }
 
   void axpy(int i) {
+    final int o0 = ia[IA_O0];
+    final int o1 = ia[IA_O1];
+    final float s0 = fa[FA_S0];
     mem[o0 + i] += s0 * mem[o1 + i];
   }
 
   /** C = alpha * (sum of d0 partial products d1 apart) + beta * C. o0 C, o1 partials; s0 alpha, s1 beta. */
   void splitKSum(int i) {
+    final int o0 = ia[IA_O0];
+    final int o1 = ia[IA_O1];
+    final int d0 = ia[IA_D0];
+    final int d1 = ia[IA_D1];
+    final float s0 = fa[FA_S0];
+    final float s1 = fa[FA_S1];
     float acc = 0f;
     for (int s = 0; s < d0; s++) {
       acc += mem[o1 + s * d1 + i];
@@ -170,6 +199,11 @@ abstract class OpsKernelBase extends GpuMatmulKernelBase {
 
   /** Work-item g of d1 sums x[g], x[g + d1], ... into partial[g]. o0 partial, o1 x; d0 = size; d2 = 1 for squares. */
   void sumPartial(int g) {
+    final int o0 = ia[IA_O0];
+    final int o1 = ia[IA_O1];
+    final int d0 = ia[IA_D0];
+    final int d1 = ia[IA_D1];
+    final int d2 = ia[IA_D2];
     float acc = 0f;
     for (int i = g; i < d0; i += d1) {
       final float v = mem[o1 + i];
@@ -180,6 +214,9 @@ abstract class OpsKernelBase extends GpuMatmulKernelBase {
 
   /** One work-item: out[0] = sum of d1 partials. o0 out, o1 partials. */
   void sumFinal() {
+    final int o0 = ia[IA_O0];
+    final int o1 = ia[IA_O1];
+    final int d1 = ia[IA_D1];
     float acc = 0f;
     for (int g = 0; g < d1; g++) {
       acc += mem[o1 + g];
@@ -189,6 +226,8 @@ abstract class OpsKernelBase extends GpuMatmulKernelBase {
 
   /** GELU, tanh form, written as x * sigmoid(2u) (= 0.5 x (1 + tanh u)): one exp, no tanh. */
   void gelu(int i) {
+    final int o0 = ia[IA_O0];
+    final int o1 = ia[IA_O1];
     final float x = mem[o1 + i];
     final float u = GELU_SCALE * (x + 0.044715f * x * x * x);
     mem[o0 + i] = x / (1f + exp(-2f * u));
@@ -196,6 +235,9 @@ abstract class OpsKernelBase extends GpuMatmulKernelBase {
 
   /** o0 dx, o1 dOut, o2 x. */
   void geluBackward(int i) {
+    final int o0 = ia[IA_O0];
+    final int o1 = ia[IA_O1];
+    final int o2 = ia[IA_O2];
     final float x = mem[o2 + i];
     final float s = 1f / (1f + exp(-2f * GELU_SCALE * (x + 0.044715f * x * x * x))); // 0.5 (1 + tanh u)
     final float du = GELU_SCALE * (1f + 3f * 0.044715f * x * x);
@@ -204,12 +246,20 @@ abstract class OpsKernelBase extends GpuMatmulKernelBase {
 
   /** o0 out, o1 gate, o2 up. */
   void swiglu(int i) {
+    final int o0 = ia[IA_O0];
+    final int o1 = ia[IA_O1];
+    final int o2 = ia[IA_O2];
     final float g = mem[o1 + i];
     mem[o0 + i] = g / (1f + exp(-g)) * mem[o2 + i];
   }
 
   /** o0 dGate, o1 dUp, o2 dOut, o3 gate, o4 up. */
   void swigluBackward(int i) {
+    final int o0 = ia[IA_O0];
+    final int o1 = ia[IA_O1];
+    final int o2 = ia[IA_O2];
+    final int o3 = ia[IA_O3];
+    final int o4 = ia[IA_O4];
     final float g = mem[o3 + i];
     final float s = 1f / (1f + exp(-g));
     final float d = mem[o2 + i];
@@ -222,6 +272,17 @@ abstract class OpsKernelBase extends GpuMatmulKernelBase {
    * decay, s5 and s6 the bias corrections 1 - beta1^step and 1 - beta2^step.
    */
   void adamw(int i) {
+    final int o0 = ia[IA_O0];
+    final int o1 = ia[IA_O1];
+    final int o2 = ia[IA_O2];
+    final int o3 = ia[IA_O3];
+    final float s0 = fa[FA_S0];
+    final float s1 = fa[FA_S1];
+    final float s2 = fa[FA_S2];
+    final float s3 = fa[FA_S3];
+    final float s4 = fa[FA_S4];
+    final float s5 = fa[FA_S5];
+    final float s6 = fa[FA_S6];
     final float g = mem[o1 + i];
     final float m = s1 * mem[o2 + i] + (1f - s1) * g;
     final float v = s2 * mem[o3 + i] + (1f - s2) * g * g;
@@ -236,6 +297,15 @@ abstract class OpsKernelBase extends GpuMatmulKernelBase {
 
   /** o0 out, o1 mean, o2 rstd, o3 x, o4 weight, o5 bias (d1 = 1 if present); d0 = C; s0 eps. */
   void layerNorm(int r) {
+    final int o0 = ia[IA_O0];
+    final int o1 = ia[IA_O1];
+    final int o2 = ia[IA_O2];
+    final int o3 = ia[IA_O3];
+    final int o4 = ia[IA_O4];
+    final int o5 = ia[IA_O5];
+    final int d0 = ia[IA_D0];
+    final int d1 = ia[IA_D1];
+    final float s0 = fa[FA_S0];
     final int base = r * d0;
     float mu = 0f;
     for (int j = 0; j < d0; j++) {
@@ -259,6 +329,13 @@ abstract class OpsKernelBase extends GpuMatmulKernelBase {
 
   /** o0 dx, o1 dOut, o2 x, o3 weight, o4 mean, o5 rstd; d0 = C. */
   void layerNormBackwardDx(int r) {
+    final int o0 = ia[IA_O0];
+    final int o1 = ia[IA_O1];
+    final int o2 = ia[IA_O2];
+    final int o3 = ia[IA_O3];
+    final int o4 = ia[IA_O4];
+    final int o5 = ia[IA_O5];
+    final int d0 = ia[IA_D0];
     final int base = r * d0;
     final float mu = mem[o4 + r];
     final float rs = mem[o5 + r];
@@ -287,6 +364,16 @@ abstract class OpsKernelBase extends GpuMatmulKernelBase {
    * o3 x, o4 mean (d3 = 1 if present, else RMSNorm), o5 rstd, o6 partials; d0 = C, d1 = rows.
    */
   void normBackwardParams(int w) {
+    final int n = ia[IA_N];
+    final int o2 = ia[IA_O2];
+    final int o3 = ia[IA_O3];
+    final int o4 = ia[IA_O4];
+    final int o5 = ia[IA_O5];
+    final int o6 = ia[IA_O6];
+    final int d0 = ia[IA_D0];
+    final int d1 = ia[IA_D1];
+    final int d3 = ia[IA_D3];
+    final int d4 = ia[IA_D4];
     final int j = w % d0;
     final int chunk = w / d0;
     final int end = min(d1, (chunk + 1) * d4);
@@ -304,6 +391,13 @@ abstract class OpsKernelBase extends GpuMatmulKernelBase {
 
   /** Column j of the norm parameter gradients: the partials of the chunks of rows. o0..o6 as above. */
   void normBackwardParamsSum(int j) {
+    final int o0 = ia[IA_O0];
+    final int o1 = ia[IA_O1];
+    final int o6 = ia[IA_O6];
+    final int d0 = ia[IA_D0];
+    final int d1 = ia[IA_D1];
+    final int d2 = ia[IA_D2];
+    final int d4 = ia[IA_D4];
     final int chunks = (d1 + d4 - 1) / d4;
     float dw = 0f;
     float db = 0f;
@@ -319,6 +413,12 @@ abstract class OpsKernelBase extends GpuMatmulKernelBase {
 
   /** o0 out, o1 rstd, o2 x, o3 weight; d0 = C; s0 eps. */
   void rmsNorm(int r) {
+    final int o0 = ia[IA_O0];
+    final int o1 = ia[IA_O1];
+    final int o2 = ia[IA_O2];
+    final int o3 = ia[IA_O3];
+    final int d0 = ia[IA_D0];
+    final float s0 = fa[FA_S0];
     final int base = r * d0;
     float ms = 0f;
     for (int j = 0; j < d0; j++) {
@@ -334,6 +434,12 @@ abstract class OpsKernelBase extends GpuMatmulKernelBase {
 
   /** o0 dx, o1 dOut, o2 x, o3 weight, o4 rstd; d0 = C. */
   void rmsNormBackwardDx(int r) {
+    final int o0 = ia[IA_O0];
+    final int o1 = ia[IA_O1];
+    final int o2 = ia[IA_O2];
+    final int o3 = ia[IA_O3];
+    final int o4 = ia[IA_O4];
+    final int d0 = ia[IA_D0];
     final int base = r * d0;
     final float rs = mem[o4 + r];
     float meanDnN = 0f;
@@ -352,6 +458,13 @@ abstract class OpsKernelBase extends GpuMatmulKernelBase {
    * d3 = 1 for backward (rotate by -angle and accumulate into out).
    */
   void rope(int p) {
+    final int o0 = ia[IA_O0];
+    final int o1 = ia[IA_O1];
+    final int o2 = ia[IA_O2];
+    final int d0 = ia[IA_D0];
+    final int d1 = ia[IA_D1];
+    final int d2 = ia[IA_D2];
+    final int d3 = ia[IA_D3];
     final int i = p % d2;
     final int pos = (p / d2 / d1) % d0;
     final float theta = pos * mem[o2 + i];
@@ -374,6 +487,11 @@ abstract class OpsKernelBase extends GpuMatmulKernelBase {
 
   /** out[i] for i < rows*C: o0 out, o1 table, o2 ids (imem); d0 = C, d1 = V. Out-of-range ids give zero rows. */
   void embedding(int i) {
+    final int o0 = ia[IA_O0];
+    final int o1 = ia[IA_O1];
+    final int o2 = ia[IA_O2];
+    final int d0 = ia[IA_D0];
+    final int d1 = ia[IA_D1];
     final int row = i / d0;
     final int id = imem[o2 + row];
     mem[o0 + i] = (id >= 0 && id < d1) ? mem[o1 + id * d0 + i - row * d0] : 0f;
@@ -381,6 +499,12 @@ abstract class OpsKernelBase extends GpuMatmulKernelBase {
 
   /** One work-item per column j < C, rows in order (deterministic, no atomics): o0 dTable, o1 dOut, o2 ids; d0 = C, d1 = V, d2 = rows. */
   void embeddingBackward(int j) {
+    final int o0 = ia[IA_O0];
+    final int o1 = ia[IA_O1];
+    final int o2 = ia[IA_O2];
+    final int d0 = ia[IA_D0];
+    final int d1 = ia[IA_D1];
+    final int d2 = ia[IA_D2];
     for (int r = 0; r < d2; r++) {
       final int id = imem[o2 + r];
       if (id >= 0 && id < d1) {
@@ -395,6 +519,13 @@ abstract class OpsKernelBase extends GpuMatmulKernelBase {
    * then {@link #embeddingBackwardSum} adds the chunks' tables. o0..o2, d0..d2 as above.
    */
   void embeddingBackwardChunk(int w) {
+    final int o1 = ia[IA_O1];
+    final int o2 = ia[IA_O2];
+    final int o3 = ia[IA_O3];
+    final int d0 = ia[IA_D0];
+    final int d1 = ia[IA_D1];
+    final int d2 = ia[IA_D2];
+    final int d3 = ia[IA_D3];
     final int j = w % d0;
     final int chunk = w / d0;
     final int table = o3 + chunk * d1 * d0;
@@ -412,6 +543,11 @@ abstract class OpsKernelBase extends GpuMatmulKernelBase {
 
   /** dTable[u] += the chunks' partial tables at u (u < V * C). o0 dTable, o3 partials; d4 = chunks. */
   void embeddingBackwardSum(int u) {
+    final int o0 = ia[IA_O0];
+    final int o3 = ia[IA_O3];
+    final int d0 = ia[IA_D0];
+    final int d1 = ia[IA_D1];
+    final int d4 = ia[IA_D4];
     float acc = 0f;
     for (int c = 0; c < d4; c++) {
       acc += mem[o3 + c * d1 * d0 + u];
@@ -421,6 +557,11 @@ abstract class OpsKernelBase extends GpuMatmulKernelBase {
 
   /** One work-item per row: o0 losses, o1 lse, o2 logits, o3 targets (imem); d0 = V. */
   void crossEntropy(int r) {
+    final int o0 = ia[IA_O0];
+    final int o1 = ia[IA_O1];
+    final int o2 = ia[IA_O2];
+    final int o3 = ia[IA_O3];
+    final int d0 = ia[IA_D0];
     final int base = o2 + r * d0;
     float max = NEG_HUGE;
     for (int j = 0; j < d0; j++) {
@@ -438,6 +579,12 @@ abstract class OpsKernelBase extends GpuMatmulKernelBase {
 
   /** One work-item per logit i < N*V: o0 dLogits, o1 logits, o2 targets, o3 lse; d0 = V; s0 loss scale. */
   void crossEntropyBackward(int i) {
+    final int o0 = ia[IA_O0];
+    final int o1 = ia[IA_O1];
+    final int o2 = ia[IA_O2];
+    final int o3 = ia[IA_O3];
+    final int d0 = ia[IA_D0];
+    final float s0 = fa[FA_S0];
     final int r = i / d0;
     final int t = imem[o2 + r];
     if (t >= 0) {

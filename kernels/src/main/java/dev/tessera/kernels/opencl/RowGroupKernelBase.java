@@ -60,6 +60,7 @@ abstract class RowGroupKernelBase extends AttentionKernelBase {
   }
 
   protected void rowGroups() {
+    final int op = ia[IA_OP];
     if (op == Op.LAYER_NORM_ROWS) {
       layerNormRow();
     } else if (op == Op.LAYER_NORM_BACKWARD_DX_ROWS) {
@@ -73,6 +74,15 @@ abstract class RowGroupKernelBase extends AttentionKernelBase {
 
   /** As {@link #layerNorm}, row = group. */
   private void layerNormRow() {
+    final int o0 = ia[IA_O0];
+    final int o1 = ia[IA_O1];
+    final int o2 = ia[IA_O2];
+    final int o3 = ia[IA_O3];
+    final int o4 = ia[IA_O4];
+    final int o5 = ia[IA_O5];
+    final int d0 = ia[IA_D0];
+    final int d1 = ia[IA_D1];
+    final float s0 = fa[FA_S0];
     final int r = getGroupId(0);
     final int l = getLocalId(0);
     final int base = r * d0;
@@ -99,6 +109,13 @@ abstract class RowGroupKernelBase extends AttentionKernelBase {
 
   /** As {@link #layerNormBackwardDx}, row = group. */
   private void layerNormBackwardDxRow() {
+    final int o0 = ia[IA_O0];
+    final int o1 = ia[IA_O1];
+    final int o2 = ia[IA_O2];
+    final int o3 = ia[IA_O3];
+    final int o4 = ia[IA_O4];
+    final int o5 = ia[IA_O5];
+    final int d0 = ia[IA_D0];
     final int r = getGroupId(0);
     final int l = getLocalId(0);
     final int base = r * d0;
@@ -128,6 +145,9 @@ abstract class RowGroupKernelBase extends AttentionKernelBase {
 
   /** As {@link #causalSoftmax}, row = group. */
   private void causalSoftmaxRow() {
+    final int o0 = ia[IA_O0];
+    final int o1 = ia[IA_O1];
+    final int d0 = ia[IA_D0];
     final int r = getGroupId(0);
     final int l = getLocalId(0);
     final int i = r % d0;
@@ -152,6 +172,9 @@ abstract class RowGroupKernelBase extends AttentionKernelBase {
 
   /** As {@link #softmaxBackward}, row = group. */
   private void softmaxBackwardRow() {
+    final int o0 = ia[IA_O0];
+    final int o1 = ia[IA_O1];
+    final int d0 = ia[IA_D0];
     final int r = getGroupId(0);
     final int l = getLocalId(0);
     final int base = r * d0;

@@ -16,6 +16,11 @@ package dev.tessera.kernels.opencl;
 abstract class TesseraKernel extends RowGroupKernelBase {
   /** The ops of one work-item (all but the matmul tile and the fused attention), see {@link #runUnits()}. */
   protected void runUnits() {
+    final int op = ia[IA_OP];
+    final int n = ia[IA_N];
+    final int perItem = ia[IA_PER_ITEM];
+    final int itemStride = ia[IA_ITEM_STRIDE];
+    final int elemStride = ia[IA_ELEM_STRIDE];
     // Each work-item takes `count` work units (see OpenClBackend#launch). The op is chosen once per
     // work-item, outside the loop: pocl cannot vectorise this many-branched kernel, and testing the
     // op for every element made element-wise ops ten times slower.
