@@ -33,23 +33,23 @@ abstract class GpuMatmulKernelBase extends MatmulKernelBase {
   @Local final float[] gTileB = new float[2064];
 
   protected void gpuMatmulTile() {
-    final int cOff = ia[IA_C_OFF];
-    final int cBatchStride = ia[IA_C_BATCH_STRIDE];
+    final int gM = ia[IA_G_M];
+    final int gN = ia[IA_G_N];
     final int gK = ia[IA_G_K];
     final int gRowBlocks = ia[IA_G_ROW_BLOCKS];
     final int gBatch = ia[IA_G_BATCH];
     final int gKSplit = ia[IA_G_KSPLIT];
-    final int gSplitStride = ia[IA_G_SPLIT_STRIDE];
     final int gA = ia[IA_G_A];
     final int gABatch = ia[IA_G_ABATCH];
+    final int gARow = ia[IA_G_AROW];
     final int gAK = ia[IA_G_AK];
     final int gB = ia[IA_G_B];
     final int gBBatch = ia[IA_G_BBATCH];
+    final int gBK = ia[IA_G_BK];
     final int gBCol = ia[IA_G_BCOL];
     final int gInner = ia[IA_G_INNER];
     final int gABatchIn = ia[IA_G_ABATCH_IN];
     final int gBBatchIn = ia[IA_G_BBATCH_IN];
-    final int gCBatchIn = ia[IA_G_CBATCH_IN];
     final int lid = getLocalId(0);
     final int tx = lid % 16;
     final int ty = lid / 16;
@@ -150,22 +150,22 @@ abstract class GpuMatmulKernelBase extends MatmulKernelBase {
     float c7_6 = 0f;
     float c7_7 = 0f;
     for (int k0 = kBegin; k0 < kEnd; k0 += KT_GPU) {
-      gpuLoadA(aBase, row0 + ar + 0 * arStep, k0 + ak + 0 * akStep, ak + 0 * akStep, ar + 0 * arStep);
-      gpuLoadA(aBase, row0 + ar + 1 * arStep, k0 + ak + 1 * akStep, ak + 1 * akStep, ar + 1 * arStep);
-      gpuLoadA(aBase, row0 + ar + 2 * arStep, k0 + ak + 2 * akStep, ak + 2 * akStep, ar + 2 * arStep);
-      gpuLoadA(aBase, row0 + ar + 3 * arStep, k0 + ak + 3 * akStep, ak + 3 * akStep, ar + 3 * arStep);
-      gpuLoadA(aBase, row0 + ar + 4 * arStep, k0 + ak + 4 * akStep, ak + 4 * akStep, ar + 4 * arStep);
-      gpuLoadA(aBase, row0 + ar + 5 * arStep, k0 + ak + 5 * akStep, ak + 5 * akStep, ar + 5 * arStep);
-      gpuLoadA(aBase, row0 + ar + 6 * arStep, k0 + ak + 6 * akStep, ak + 6 * akStep, ar + 6 * arStep);
-      gpuLoadA(aBase, row0 + ar + 7 * arStep, k0 + ak + 7 * akStep, ak + 7 * akStep, ar + 7 * arStep);
-      gpuLoadB(bBase, k0 + bk + 0 * bkStep, col0 + bc + 0 * bcStep, bk + 0 * bkStep, bc + 0 * bcStep);
-      gpuLoadB(bBase, k0 + bk + 1 * bkStep, col0 + bc + 1 * bcStep, bk + 1 * bkStep, bc + 1 * bcStep);
-      gpuLoadB(bBase, k0 + bk + 2 * bkStep, col0 + bc + 2 * bcStep, bk + 2 * bkStep, bc + 2 * bcStep);
-      gpuLoadB(bBase, k0 + bk + 3 * bkStep, col0 + bc + 3 * bcStep, bk + 3 * bkStep, bc + 3 * bcStep);
-      gpuLoadB(bBase, k0 + bk + 4 * bkStep, col0 + bc + 4 * bcStep, bk + 4 * bkStep, bc + 4 * bcStep);
-      gpuLoadB(bBase, k0 + bk + 5 * bkStep, col0 + bc + 5 * bcStep, bk + 5 * bkStep, bc + 5 * bcStep);
-      gpuLoadB(bBase, k0 + bk + 6 * bkStep, col0 + bc + 6 * bcStep, bk + 6 * bkStep, bc + 6 * bcStep);
-      gpuLoadB(bBase, k0 + bk + 7 * bkStep, col0 + bc + 7 * bcStep, bk + 7 * bkStep, bc + 7 * bcStep);
+      gpuLoadA(aBase, row0 + ar + 0 * arStep, k0 + ak + 0 * akStep, ak + 0 * akStep, ar + 0 * arStep, gM, gK, gARow, gAK);
+      gpuLoadA(aBase, row0 + ar + 1 * arStep, k0 + ak + 1 * akStep, ak + 1 * akStep, ar + 1 * arStep, gM, gK, gARow, gAK);
+      gpuLoadA(aBase, row0 + ar + 2 * arStep, k0 + ak + 2 * akStep, ak + 2 * akStep, ar + 2 * arStep, gM, gK, gARow, gAK);
+      gpuLoadA(aBase, row0 + ar + 3 * arStep, k0 + ak + 3 * akStep, ak + 3 * akStep, ar + 3 * arStep, gM, gK, gARow, gAK);
+      gpuLoadA(aBase, row0 + ar + 4 * arStep, k0 + ak + 4 * akStep, ak + 4 * akStep, ar + 4 * arStep, gM, gK, gARow, gAK);
+      gpuLoadA(aBase, row0 + ar + 5 * arStep, k0 + ak + 5 * akStep, ak + 5 * akStep, ar + 5 * arStep, gM, gK, gARow, gAK);
+      gpuLoadA(aBase, row0 + ar + 6 * arStep, k0 + ak + 6 * akStep, ak + 6 * akStep, ar + 6 * arStep, gM, gK, gARow, gAK);
+      gpuLoadA(aBase, row0 + ar + 7 * arStep, k0 + ak + 7 * akStep, ak + 7 * akStep, ar + 7 * arStep, gM, gK, gARow, gAK);
+      gpuLoadB(bBase, k0 + bk + 0 * bkStep, col0 + bc + 0 * bcStep, bk + 0 * bkStep, bc + 0 * bcStep, gK, gN, gBK, gBCol);
+      gpuLoadB(bBase, k0 + bk + 1 * bkStep, col0 + bc + 1 * bcStep, bk + 1 * bkStep, bc + 1 * bcStep, gK, gN, gBK, gBCol);
+      gpuLoadB(bBase, k0 + bk + 2 * bkStep, col0 + bc + 2 * bcStep, bk + 2 * bkStep, bc + 2 * bcStep, gK, gN, gBK, gBCol);
+      gpuLoadB(bBase, k0 + bk + 3 * bkStep, col0 + bc + 3 * bcStep, bk + 3 * bkStep, bc + 3 * bcStep, gK, gN, gBK, gBCol);
+      gpuLoadB(bBase, k0 + bk + 4 * bkStep, col0 + bc + 4 * bcStep, bk + 4 * bkStep, bc + 4 * bcStep, gK, gN, gBK, gBCol);
+      gpuLoadB(bBase, k0 + bk + 5 * bkStep, col0 + bc + 5 * bcStep, bk + 5 * bkStep, bc + 5 * bcStep, gK, gN, gBK, gBCol);
+      gpuLoadB(bBase, k0 + bk + 6 * bkStep, col0 + bc + 6 * bcStep, bk + 6 * bkStep, bc + 6 * bcStep, gK, gN, gBK, gBCol);
+      gpuLoadB(bBase, k0 + bk + 7 * bkStep, col0 + bc + 7 * bcStep, bk + 7 * bkStep, bc + 7 * bcStep, gK, gN, gBK, gBCol);
       localBarrier();
       for (int k = 0; k < KT_GPU; k++) {
         final int ka = k * 129 + ty;
@@ -253,81 +253,83 @@ abstract class GpuMatmulKernelBase extends MatmulKernelBase {
       }
       localBarrier();
     }
-    final int cBase = cOff + split * gSplitStride + outer * cBatchStride + inner * gCBatchIn;
-    gpuStoreC(cBase, row0 + ty + 0, col0 + tx + 0, c0_0);
-    gpuStoreC(cBase, row0 + ty + 0, col0 + tx + 16, c0_1);
-    gpuStoreC(cBase, row0 + ty + 0, col0 + tx + 32, c0_2);
-    gpuStoreC(cBase, row0 + ty + 0, col0 + tx + 48, c0_3);
-    gpuStoreC(cBase, row0 + ty + 0, col0 + tx + 64, c0_4);
-    gpuStoreC(cBase, row0 + ty + 0, col0 + tx + 80, c0_5);
-    gpuStoreC(cBase, row0 + ty + 0, col0 + tx + 96, c0_6);
-    gpuStoreC(cBase, row0 + ty + 0, col0 + tx + 112, c0_7);
-    gpuStoreC(cBase, row0 + ty + 16, col0 + tx + 0, c1_0);
-    gpuStoreC(cBase, row0 + ty + 16, col0 + tx + 16, c1_1);
-    gpuStoreC(cBase, row0 + ty + 16, col0 + tx + 32, c1_2);
-    gpuStoreC(cBase, row0 + ty + 16, col0 + tx + 48, c1_3);
-    gpuStoreC(cBase, row0 + ty + 16, col0 + tx + 64, c1_4);
-    gpuStoreC(cBase, row0 + ty + 16, col0 + tx + 80, c1_5);
-    gpuStoreC(cBase, row0 + ty + 16, col0 + tx + 96, c1_6);
-    gpuStoreC(cBase, row0 + ty + 16, col0 + tx + 112, c1_7);
-    gpuStoreC(cBase, row0 + ty + 32, col0 + tx + 0, c2_0);
-    gpuStoreC(cBase, row0 + ty + 32, col0 + tx + 16, c2_1);
-    gpuStoreC(cBase, row0 + ty + 32, col0 + tx + 32, c2_2);
-    gpuStoreC(cBase, row0 + ty + 32, col0 + tx + 48, c2_3);
-    gpuStoreC(cBase, row0 + ty + 32, col0 + tx + 64, c2_4);
-    gpuStoreC(cBase, row0 + ty + 32, col0 + tx + 80, c2_5);
-    gpuStoreC(cBase, row0 + ty + 32, col0 + tx + 96, c2_6);
-    gpuStoreC(cBase, row0 + ty + 32, col0 + tx + 112, c2_7);
-    gpuStoreC(cBase, row0 + ty + 48, col0 + tx + 0, c3_0);
-    gpuStoreC(cBase, row0 + ty + 48, col0 + tx + 16, c3_1);
-    gpuStoreC(cBase, row0 + ty + 48, col0 + tx + 32, c3_2);
-    gpuStoreC(cBase, row0 + ty + 48, col0 + tx + 48, c3_3);
-    gpuStoreC(cBase, row0 + ty + 48, col0 + tx + 64, c3_4);
-    gpuStoreC(cBase, row0 + ty + 48, col0 + tx + 80, c3_5);
-    gpuStoreC(cBase, row0 + ty + 48, col0 + tx + 96, c3_6);
-    gpuStoreC(cBase, row0 + ty + 48, col0 + tx + 112, c3_7);
-    gpuStoreC(cBase, row0 + ty + 64, col0 + tx + 0, c4_0);
-    gpuStoreC(cBase, row0 + ty + 64, col0 + tx + 16, c4_1);
-    gpuStoreC(cBase, row0 + ty + 64, col0 + tx + 32, c4_2);
-    gpuStoreC(cBase, row0 + ty + 64, col0 + tx + 48, c4_3);
-    gpuStoreC(cBase, row0 + ty + 64, col0 + tx + 64, c4_4);
-    gpuStoreC(cBase, row0 + ty + 64, col0 + tx + 80, c4_5);
-    gpuStoreC(cBase, row0 + ty + 64, col0 + tx + 96, c4_6);
-    gpuStoreC(cBase, row0 + ty + 64, col0 + tx + 112, c4_7);
-    gpuStoreC(cBase, row0 + ty + 80, col0 + tx + 0, c5_0);
-    gpuStoreC(cBase, row0 + ty + 80, col0 + tx + 16, c5_1);
-    gpuStoreC(cBase, row0 + ty + 80, col0 + tx + 32, c5_2);
-    gpuStoreC(cBase, row0 + ty + 80, col0 + tx + 48, c5_3);
-    gpuStoreC(cBase, row0 + ty + 80, col0 + tx + 64, c5_4);
-    gpuStoreC(cBase, row0 + ty + 80, col0 + tx + 80, c5_5);
-    gpuStoreC(cBase, row0 + ty + 80, col0 + tx + 96, c5_6);
-    gpuStoreC(cBase, row0 + ty + 80, col0 + tx + 112, c5_7);
-    gpuStoreC(cBase, row0 + ty + 96, col0 + tx + 0, c6_0);
-    gpuStoreC(cBase, row0 + ty + 96, col0 + tx + 16, c6_1);
-    gpuStoreC(cBase, row0 + ty + 96, col0 + tx + 32, c6_2);
-    gpuStoreC(cBase, row0 + ty + 96, col0 + tx + 48, c6_3);
-    gpuStoreC(cBase, row0 + ty + 96, col0 + tx + 64, c6_4);
-    gpuStoreC(cBase, row0 + ty + 96, col0 + tx + 80, c6_5);
-    gpuStoreC(cBase, row0 + ty + 96, col0 + tx + 96, c6_6);
-    gpuStoreC(cBase, row0 + ty + 96, col0 + tx + 112, c6_7);
-    gpuStoreC(cBase, row0 + ty + 112, col0 + tx + 0, c7_0);
-    gpuStoreC(cBase, row0 + ty + 112, col0 + tx + 16, c7_1);
-    gpuStoreC(cBase, row0 + ty + 112, col0 + tx + 32, c7_2);
-    gpuStoreC(cBase, row0 + ty + 112, col0 + tx + 48, c7_3);
-    gpuStoreC(cBase, row0 + ty + 112, col0 + tx + 64, c7_4);
-    gpuStoreC(cBase, row0 + ty + 112, col0 + tx + 80, c7_5);
-    gpuStoreC(cBase, row0 + ty + 112, col0 + tx + 96, c7_6);
-    gpuStoreC(cBase, row0 + ty + 112, col0 + tx + 112, c7_7);
+    // C's arguments are read only now, so that they hold no registers during the loop.
+    final int cBase = ia[IA_C_OFF] + split * ia[IA_G_SPLIT_STRIDE] + outer * ia[IA_C_BATCH_STRIDE]
+        + inner * ia[IA_G_CBATCH_IN];
+    final int cRowStride = ia[IA_G_CROW];
+    final float alpha = fa[FA_MM_ALPHA];
+    final float beta = fa[FA_MM_BETA];
+    gpuStoreC(cBase, row0 + ty + 0, col0 + tx + 0, c0_0, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 0, col0 + tx + 16, c0_1, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 0, col0 + tx + 32, c0_2, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 0, col0 + tx + 48, c0_3, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 0, col0 + tx + 64, c0_4, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 0, col0 + tx + 80, c0_5, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 0, col0 + tx + 96, c0_6, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 0, col0 + tx + 112, c0_7, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 16, col0 + tx + 0, c1_0, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 16, col0 + tx + 16, c1_1, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 16, col0 + tx + 32, c1_2, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 16, col0 + tx + 48, c1_3, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 16, col0 + tx + 64, c1_4, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 16, col0 + tx + 80, c1_5, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 16, col0 + tx + 96, c1_6, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 16, col0 + tx + 112, c1_7, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 32, col0 + tx + 0, c2_0, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 32, col0 + tx + 16, c2_1, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 32, col0 + tx + 32, c2_2, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 32, col0 + tx + 48, c2_3, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 32, col0 + tx + 64, c2_4, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 32, col0 + tx + 80, c2_5, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 32, col0 + tx + 96, c2_6, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 32, col0 + tx + 112, c2_7, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 48, col0 + tx + 0, c3_0, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 48, col0 + tx + 16, c3_1, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 48, col0 + tx + 32, c3_2, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 48, col0 + tx + 48, c3_3, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 48, col0 + tx + 64, c3_4, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 48, col0 + tx + 80, c3_5, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 48, col0 + tx + 96, c3_6, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 48, col0 + tx + 112, c3_7, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 64, col0 + tx + 0, c4_0, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 64, col0 + tx + 16, c4_1, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 64, col0 + tx + 32, c4_2, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 64, col0 + tx + 48, c4_3, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 64, col0 + tx + 64, c4_4, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 64, col0 + tx + 80, c4_5, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 64, col0 + tx + 96, c4_6, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 64, col0 + tx + 112, c4_7, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 80, col0 + tx + 0, c5_0, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 80, col0 + tx + 16, c5_1, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 80, col0 + tx + 32, c5_2, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 80, col0 + tx + 48, c5_3, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 80, col0 + tx + 64, c5_4, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 80, col0 + tx + 80, c5_5, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 80, col0 + tx + 96, c5_6, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 80, col0 + tx + 112, c5_7, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 96, col0 + tx + 0, c6_0, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 96, col0 + tx + 16, c6_1, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 96, col0 + tx + 32, c6_2, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 96, col0 + tx + 48, c6_3, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 96, col0 + tx + 64, c6_4, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 96, col0 + tx + 80, c6_5, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 96, col0 + tx + 96, c6_6, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 96, col0 + tx + 112, c6_7, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 112, col0 + tx + 0, c7_0, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 112, col0 + tx + 16, c7_1, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 112, col0 + tx + 32, c7_2, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 112, col0 + tx + 48, c7_3, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 112, col0 + tx + 64, c7_4, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 112, col0 + tx + 80, c7_5, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 112, col0 + tx + 96, c7_6, gM, gN, cRowStride, alpha, beta);
+    gpuStoreC(cBase, row0 + ty + 112, col0 + tx + 112, c7_7, gM, gN, cRowStride, alpha, beta);
   }
 
   static final int KT_GPU = 16;
 
   /** Copies element (row, k) of op(A) to the local tile at (kk, r), or 0 past the edges. */
-  private void gpuLoadA(int base, int row, int k, int kk, int r) {
-    final int gM = ia[IA_G_M];
-    final int gK = ia[IA_G_K];
-    final int gARow = ia[IA_G_AROW];
-    final int gAK = ia[IA_G_AK];
+  // Arguments come as parameters: a helper called per element must not read the argument array.
+  private void gpuLoadA(int base, int row, int k, int kk, int r, int gM, int gK, int gARow, int gAK) {
     float v = 0f;
     if (row < gM && k < gK) {
       v = mem[base + row * gARow + k * gAK];
@@ -336,11 +338,7 @@ abstract class GpuMatmulKernelBase extends MatmulKernelBase {
   }
 
   /** Copies element (k, col) of op(B) to the local tile at (kk, c), or 0 past the edges. */
-  private void gpuLoadB(int base, int k, int col, int kk, int c) {
-    final int gN = ia[IA_G_N];
-    final int gK = ia[IA_G_K];
-    final int gBK = ia[IA_G_BK];
-    final int gBCol = ia[IA_G_BCOL];
+  private void gpuLoadB(int base, int k, int col, int kk, int c, int gK, int gN, int gBK, int gBCol) {
     float v = 0f;
     if (k < gK && col < gN) {
       v = mem[base + k * gBK + col * gBCol];
@@ -348,12 +346,8 @@ abstract class GpuMatmulKernelBase extends MatmulKernelBase {
     gTileB[kk * 129 + c] = v;
   }
 
-  private void gpuStoreC(int cBase, int row, int col, float acc) {
-    final int gM = ia[IA_G_M];
-    final int gN = ia[IA_G_N];
-    final int gCRow = ia[IA_G_CROW];
-    final float mmAlpha = fa[FA_MM_ALPHA];
-    final float mmBeta = fa[FA_MM_BETA];
+  private void gpuStoreC(int cBase, int row, int col, float acc, int gM, int gN, int gCRow, float mmAlpha,
+      float mmBeta) {
     if (row < gM && col < gN) {
       final int i = cBase + row * gCRow + col;
       mem[i] = mmBeta == 0f ? mmAlpha * acc : mmAlpha * acc + mmBeta * mem[i];
