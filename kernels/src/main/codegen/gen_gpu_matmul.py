@@ -119,15 +119,10 @@ def lines():
     yield "      }"
     yield "      localBarrier();"
     yield "    }"
-    yield "    // C's arguments are read only now, so that they hold no registers during the loop."
-    yield "    final int cBase = ia[IA_C_OFF] + split * ia[IA_G_SPLIT_STRIDE] + outer * ia[IA_C_BATCH_STRIDE]"
-    yield "        + inner * ia[IA_G_CBATCH_IN];"
-    yield "    final int cRowStride = ia[IA_G_CROW];"
-    yield "    final float alpha = fa[FA_MM_ALPHA];"
-    yield "    final float beta = fa[FA_MM_BETA];"
+    yield "    final int cBase = cOff + split * gSplitStride + outer * cBatchStride + inner * gCBatchIn;"
     for i in range(PER):
         for j in range(PER):
-            yield f"    gpuStoreC(cBase, row0 + ty + {i * SIDE}, col0 + tx + {j * SIDE}, c{i}_{j}, gM, gN, cRowStride, alpha, beta);"
+            yield f"    gpuStoreC(cBase, row0 + ty + {i * SIDE}, col0 + tx + {j * SIDE}, c{i}_{j}, gM, gN, gCRow, mmAlpha, mmBeta);"
     yield "  }"
     yield ""
     yield f"  static final int KT_GPU = {KT};"
