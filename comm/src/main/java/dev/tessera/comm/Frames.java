@@ -1,0 +1,144 @@
+package dev.tessera.comm;
+
+import com.esotericsoftware.kryo.kryo5.Kryo;
+import com.esotericsoftware.kryo.kryo5.KryoException;
+import com.esotericsoftware.kryo.kryo5.Serializer;
+import com.esotericsoftware.kryo.kryo5.io.Input;
+import com.esotericsoftware.kryo.kryo5.io.Output;
+import java.util.zip.CRC32C;
+
+/**
+ * The wire format of a frame: a 4-byte magic, then the {@link FrameHeader} written by Kryo5
+ * (registration required, explicit class id), then the payload bytes. The header's CRC32C covers
+ * the header (with the CRC field zero) and the payload. {@link #decode} rejects a wrong magic or
+ * version, an unknown class or codec, a length that disagrees with the bytes or exceeds
+ * {@link #MAX_PAYLOAD}, and a CRC mismatch, with an error naming the peer the bytes came from.
+ */
+public final class Frames {
+  public static final int VERSION = 1;
+  /** "TSRA". */
+  static final int MAGIC = 0x54535241;
+  /** Largest payload of one frame; tensors travel in chunks well below it. */
+  public static final int MAX_PAYLOAD = 64 << 20;
+  /** Kryo class id of the header. */
+  static final int HEADER_ID = 100;
+  private static final int MAX_HEADER = 64;
+
+  private static final ThreadLocal<Kryo> KRYO = ThreadLocal.withInitial(Frames::newKryo);
+
+  private Frames() {
+  }
+
+  private static Kryo newKryo() {
+    Kryo kryo = new Kryo();
+    kryo.setRegistrationRequired(true);
+    kryo.register(FrameHeader.class, new HeaderSerializer(), HEADER_ID);
+    return kryo;
+  }
+
+  /** Writes a header field by field, variable-length where that saves bytes. */
+  static final class HeaderSerializer extends Serializer<FrameHeader> {
+    @Override
+    public void write(Kryo kryo, Output out, FrameHeader h) {
+      out.writeVarInt(h.version(), true);
+      out.writeVarInt(h.source(), true);
+      out.writeVarInt(h.destination(), true);
+      out.writeVarInt(h.group(), true);
+      out.writeVarLong(h.tag(), true);
+      out.writeVarLong(h.step(), true);
+      out.writeByte(h.codec());
+      out.writeVarInt(h.length(), true);
+      out.writeInt(h.crc());
+    }
+
+    @Override
+    public FrameHeader read(Kryo kryo, Input in, Class<? extends FrameHeader> type) {
+      return new FrameHeader(in.readVarInt(true), in.readVarInt(true), in.readVarInt(true), in.readVarInt(true),
+          in.readVarLong(true), in.readVarLong(true), in.readByte(), in.readVarInt(true), in.readInt());
+    }
+  }
+
+  private static byte[] headerBytes(FrameHeader h) {
+    Output out = new Output(MAX_HEADER);
+    out.writeInt(MAGIC);
+    KRYO.get().writeClassAndObject(out, h);
+    return out.toBytes();
+  }
+
+  private static int crc(FrameHeader h, byte[] payload, int off, int len) {
+    FrameHeader zero = new FrameHeader(h.version(), h.source(), h.destination(), h.group(), h.tag(), h.step(),
+        h.codec(), h.length(), 0);
+    CRC32C crc = new CRC32C();
+    crc.update(headerBytes(zero));
+    crc.update(payload, off, len);
+    return (int) crc.getValue();
+  }
+
+  /** One frame from {@code source} to {@code destination} carrying {@code payload}. */
+  public static byte[] encode(int source, int destination, MessageKey key, byte codec, byte[] payload) {
+    if (payload.length > MAX_PAYLOAD) {
+      throw new IllegalArgumentException("payload of " + payload.length + " bytes exceeds the frame limit of "
+          + MAX_PAYLOAD + " (" + key + "); send it in chunks");
+    }
+    FrameHeader h = new FrameHeader(VERSION, source, destination, key.group(), key.tag(), key.step(), codec,
+        payload.length, 0);
+    h = new FrameHeader(h.version(), source, destination, key.group(), key.tag(), key.step(), codec, payload.length,
+        crc(h, payload, 0, payload.length));
+    byte[] head = headerBytes(h);
+    byte[] frame = new byte[head.length + payload.length];
+    System.arraycopy(head, 0, frame, 0, head.length);
+    System.arraycopy(payload, 0, frame, head.length, payload.length);
+    return frame;
+  }
+
+  /**
+   * Decodes and verifies a frame that arrived from {@code peer} (the transport's idea of the
+   * sender, named in every error).
+   */
+  public static Frame decode(byte[] bytes, String peer) {
+    if (bytes == null || bytes.length < 6) {
+      throw new CommException.BadFrame("truncated frame from " + peer + ": " + (bytes == null ? 0 : bytes.length)
+          + " bytes");
+    }
+    FrameHeader h;
+    int headerEnd;
+    try (Input in = new Input(bytes, 0, Math.min(bytes.length, MAX_HEADER))) {
+      int magic = in.readInt();
+      if (magic != MAGIC) {
+        throw new CommException.BadFrame("not a Tessera frame from " + peer + " (magic " + Integer.toHexString(magic)
+            + ")");
+      }
+      Object o = KRYO.get().readClassAndObject(in);
+      if (!(o instanceof FrameHeader fh)) {
+        throw new CommException.BadFrame("frame from " + peer + " has no header");
+      }
+      h = fh;
+      headerEnd = in.position();
+    } catch (KryoException e) {
+      throw new CommException.BadFrame("corrupt frame header from " + peer + ": " + e.getMessage(), e);
+    }
+    if (h.version() != VERSION) {
+      throw new CommException.BadFrame("frame from " + peer + " has version " + h.version() + "; this build reads "
+          + VERSION);
+    }
+    if (!Codec.known(h.codec())) {
+      throw new CommException.BadFrame("frame from " + peer + " (" + h.key() + ") uses unknown codec " + h.codec(),
+          h.key());
+    }
+    if (h.length() < 0 || h.length() > MAX_PAYLOAD) {
+      throw new CommException.BadFrame("frame from " + peer + " (" + h.key() + ") claims " + h.length()
+          + " payload bytes; the limit is " + MAX_PAYLOAD, h.key());
+    }
+    int have = bytes.length - headerEnd;
+    if (have != h.length()) {
+      throw new CommException.BadFrame((have < h.length() ? "truncated" : "oversized") + " frame from " + peer + " ("
+          + h.key() + "): " + have + " payload bytes, header says " + h.length(), h.key());
+    }
+    if (crc(h, bytes, headerEnd, have) != h.crc()) {
+      throw new CommException.BadFrame("corrupt frame from " + peer + " (" + h.key() + "): CRC32C mismatch", h.key());
+    }
+    byte[] payload = new byte[have];
+    System.arraycopy(bytes, headerEnd, payload, 0, have);
+    return new Frame(h, payload);
+  }
+}

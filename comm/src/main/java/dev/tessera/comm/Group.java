@@ -1,0 +1,319 @@
+package dev.tessera.comm;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * Collectives over a group of ranks (one mesh axis): all-reduce, reduce-scatter, all-gather,
+ * all-to-all with variable counts, broadcast and barrier, on fp32 arrays. Every member calls the
+ * same collectives in the same order (each call takes the next sequence number, which tags its
+ * frames). Tensors travel in chunks of at most {@link #CHUNK_FLOATS} floats, sent asynchronously
+ * so that several are in flight. All-reduce is a ring (reduce-scatter, then all-gather) for large
+ * tensors and a direct exchange for small ones; either way every member ends with the same bits.
+ * Every wait has the group's timeout and fails naming the peer.
+ */
+public final class Group {
+  /** Floats per frame: 4 MiB. */
+  public static final int CHUNK_FLOATS = 1 << 20;
+  /** All-reduces of at most this many floats exchange whole vectors instead of going round the ring. */
+  public static final int SMALL_FLOATS = 1 << 14;
+  public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(30);
+  /** Ring steps are tagged with 7 bits each for reduce-scatter and all-gather. */
+  public static final int MAX_MEMBERS = 128;
+
+  private final Transport transport;
+  private final int id;
+  private final int[] ranks;
+  private final int index;
+  private final Duration timeout;
+  private long seq;
+
+  /**
+   * @param id the group's id on the wire (distinct per group of a job)
+   * @param ranks the members, in group order; this transport's rank must be one of them
+   */
+  public Group(Transport transport, int id, int[] ranks, Duration timeout) {
+    if (ranks.length < 1 || ranks.length > MAX_MEMBERS) {
+      throw new IllegalArgumentException("group " + id + " has " + ranks.length + " members; 1 to " + MAX_MEMBERS
+          + " are supported");
+    }
+    this.transport = transport;
+    this.id = id;
+    this.ranks = ranks.clone();
+    this.timeout = timeout;
+    int me = -1;
+    for (int i = 0; i < ranks.length; i++) {
+      if (ranks[i] == transport.rank()) {
+        me = i;
+      }
+    }
+    if (me < 0) {
+      throw new IllegalArgumentException("rank " + transport.rank() + " is not in group " + id + " "
+          + Arrays.toString(ranks));
+    }
+    this.index = me;
+  }
+
+  public int size() {
+    return ranks.length;
+  }
+
+  /** This rank's position in the group. */
+  public int index() {
+    return index;
+  }
+
+  // ---- chunked point-to-point within the group ----------------------------------------------------
+
+  private MessageKey key(long op, int phase, int chunk, long step) {
+    return new MessageKey(id, (op << 24) | ((long) phase << 16) | chunk, step);
+  }
+
+  private void sendFloats(List<CompletableFuture<Void>> inFlight, int member, long op, int phase, long step,
+      float[] x, int off, int len) {
+    int chunks = Math.max(1, (len + CHUNK_FLOATS - 1) / CHUNK_FLOATS);
+    for (int c = 0; c < chunks; c++) {
+      int o = off + c * CHUNK_FLOATS;
+      int n = Math.min(CHUNK_FLOATS, off + len - o);
+      inFlight.add(transport.send(ranks[member], key(op, phase, c, step), Codec.FP32, Floats.toBytes(x, o, n)));
+    }
+  }
+
+  /** Fails at once if a member has left: the others may never send what this rank waits for. */
+  private void checkMembers(MessageKey waitingFor) {
+    for (int r : ranks) {
+      if (transport.isLost(r)) {
+        throw new CommException.PeerLost("group " + id + ": rank " + r + " is gone (rank " + transport.rank()
+            + " waiting for " + waitingFor + ")");
+      }
+    }
+  }
+
+  private Frame receive(int member, MessageKey key) {
+    checkMembers(key);
+    return transport.receive(ranks[member], key, timeout);
+  }
+
+  /** Receives len floats into x[off..]; with {@code add}, adds them instead. */
+  private void receiveFloats(int member, long op, int phase, long step, float[] x, int off, int len, boolean add) {
+    int chunks = Math.max(1, (len + CHUNK_FLOATS - 1) / CHUNK_FLOATS);
+    float[] tmp = add ? new float[Math.min(len, CHUNK_FLOATS)] : null;
+    for (int c = 0; c < chunks; c++) {
+      int o = off + c * CHUNK_FLOATS;
+      int n = Math.min(CHUNK_FLOATS, off + len - o);
+      Frame f = receive(member, key(op, phase, c, step));
+      if (add) {
+        Floats.fromBytes(f.payload(), tmp, 0, n);
+        for (int i = 0; i < n; i++) {
+          x[o + i] += tmp[i];
+        }
+      } else {
+        Floats.fromBytes(f.payload(), x, o, n);
+      }
+    }
+  }
+
+  private void await(List<CompletableFuture<Void>> inFlight) {
+    for (CompletableFuture<Void> f : inFlight) {
+      try {
+        f.get(timeout.toNanos(), TimeUnit.NANOSECONDS);
+      } catch (TimeoutException e) {
+        throw new CommException.Timeout("group " + id + ": a send did not complete within " + timeout.toMillis()
+            + " ms");
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new CommException("interrupted while sending in group " + id, e);
+      } catch (ExecutionException e) {
+        throw e.getCause() instanceof CommException c ? c : new CommException("send failed in group " + id,
+            e.getCause());
+      }
+    }
+    inFlight.clear();
+  }
+
+  private static int[] evenCounts(int total, int parts) {
+    int[] c = new int[parts];
+    for (int i = 0; i < parts; i++) {
+      c[i] = total / parts + (i < total % parts ? 1 : 0);
+    }
+    return c;
+  }
+
+  private static int[] offsets(int[] counts) {
+    int[] o = new int[counts.length + 1];
+    for (int i = 0; i < counts.length; i++) {
+      o[i + 1] = o[i] + counts[i];
+    }
+    return o;
+  }
+
+  // ---- collectives --------------------------------------------------------------------------------
+
+  /** x = the sum of every member's x, in place. */
+  public void allReduce(float[] x, long step) {
+    long op = seq++;
+    int n = ranks.length;
+    if (n == 1) {
+      return;
+    }
+    if (x.length <= SMALL_FLOATS) {
+      directAllReduce(op, x, step);
+      return;
+    }
+    int[] counts = evenCounts(x.length, n);
+    int[] offs = offsets(counts);
+    ringReduceScatter(op, x, counts, offs, step);
+    ringAllGather(op, x, counts, offs, step);
+  }
+
+  /** Every member sends its vector to every other and sums all n in member order: same bits everywhere. */
+  private void directAllReduce(long op, float[] x, long step) {
+    int n = ranks.length;
+    List<CompletableFuture<Void>> inFlight = new ArrayList<>();
+    for (int m = 0; m < n; m++) {
+      if (m != index) {
+        sendFloats(inFlight, m, op, 0, step, x, 0, x.length);
+      }
+    }
+    float[][] all = new float[n][];
+    all[index] = x.clone();
+    for (int m = 0; m < n; m++) {
+      if (m != index) {
+        all[m] = new float[x.length];
+        receiveFloats(m, op, 0, step, all[m], 0, x.length, false);
+      }
+    }
+    await(inFlight);
+    for (int i = 0; i < x.length; i++) {
+      float s = 0f;
+      for (int m = 0; m < n; m++) {
+        s += all[m][i];
+      }
+      x[i] = s;
+    }
+  }
+
+  /**
+   * Ring reduce-scatter: at step k member i sends segment (i - 1 - k) to the next member and adds
+   * segment (i - 2 - k) from the previous; after n - 1 steps it holds segment i summed.
+   */
+  private void ringReduceScatter(long op, float[] x, int[] counts, int[] offs, long step) {
+    int n = ranks.length;
+    int next = (index + 1) % n;
+    int prev = (index + n - 1) % n;
+    List<CompletableFuture<Void>> inFlight = new ArrayList<>();
+    for (int k = 0; k < n - 1; k++) {
+      int s = Math.floorMod(index - 1 - k, n);
+      int r = Math.floorMod(index - 2 - k, n);
+      sendFloats(inFlight, next, op, 1 + k, step, x, offs[s], counts[s]);
+      receiveFloats(prev, op, 1 + k, step, x, offs[r], counts[r], true);
+      await(inFlight);
+    }
+  }
+
+  /** Ring all-gather: member i starts with segment i; at step k it passes on segment (i - k). */
+  private void ringAllGather(long op, float[] x, int[] counts, int[] offs, long step) {
+    int n = ranks.length;
+    int next = (index + 1) % n;
+    int prev = (index + n - 1) % n;
+    List<CompletableFuture<Void>> inFlight = new ArrayList<>();
+    for (int k = 0; k < n - 1; k++) {
+      int s = Math.floorMod(index - k, n);
+      int r = Math.floorMod(index - 1 - k, n);
+      sendFloats(inFlight, next, op, 128 + k, step, x, offs[s], counts[s]);
+      receiveFloats(prev, op, 128 + k, step, x, offs[r], counts[r], false);
+      await(inFlight);
+    }
+  }
+
+  /**
+   * This member's segment of the sum of every member's x, segments as even as possible (the first
+   * {@code x.length % n} one float longer). x is used as scratch.
+   */
+  public float[] reduceScatter(float[] x, long step) {
+    long op = seq++;
+    int n = ranks.length;
+    int[] counts = evenCounts(x.length, n);
+    int[] offs = offsets(counts);
+    if (n > 1) {
+      ringReduceScatter(op, x, counts, offs, step);
+    }
+    return Arrays.copyOfRange(x, offs[index], offs[index + 1]);
+  }
+
+  /** The concatenation of every member's part, in member order; {@code counts[m]} is member m's length. */
+  public float[] allGather(float[] mine, int[] counts, long step) {
+    long op = seq++;
+    if (counts.length != ranks.length || counts[index] != mine.length) {
+      throw new IllegalArgumentException("group " + id + ": counts " + Arrays.toString(counts)
+          + " do not fit this member's part of " + mine.length);
+    }
+    int[] offs = offsets(counts);
+    float[] out = new float[offs[counts.length]];
+    System.arraycopy(mine, 0, out, offs[index], mine.length);
+    if (ranks.length > 1) {
+      ringAllGather(op, out, counts, offs, step);
+    }
+    return out;
+  }
+
+  /** {@code send[m]} goes to member m; returns what each member sent here (any lengths). */
+  public float[][] allToAllV(float[][] send, long step) {
+    long op = seq++;
+    int n = ranks.length;
+    if (send.length != n) {
+      throw new IllegalArgumentException("group " + id + " has " + n + " members, got " + send.length + " parts");
+    }
+    List<CompletableFuture<Void>> inFlight = new ArrayList<>();
+    for (int m = 0; m < n; m++) {
+      if (m != index) {
+        inFlight.add(transport.send(ranks[m], key(op, 0, 0, step), Codec.FP32,
+            java.nio.ByteBuffer.allocate(4).putInt(send[m].length).array()));
+        sendFloats(inFlight, m, op, 1, step, send[m], 0, send[m].length);
+      }
+    }
+    float[][] got = new float[n][];
+    got[index] = send[index].clone();
+    for (int m = 0; m < n; m++) {
+      if (m != index) {
+        byte[] count = receive(m, key(op, 0, 0, step)).payload();
+        if (count.length != 4) {
+          throw new CommException.BadFrame("group " + id + ": the count frame from rank " + ranks[m] + " has "
+              + count.length + " bytes, not 4");
+        }
+        int len = java.nio.ByteBuffer.wrap(count).getInt();
+        got[m] = new float[len];
+        receiveFloats(m, op, 1, step, got[m], 0, len, false);
+      }
+    }
+    await(inFlight);
+    return got;
+  }
+
+  /** x on every member = x of member {@code root}. */
+  public void broadcast(float[] x, int root, long step) {
+    long op = seq++;
+    if (index == root) {
+      List<CompletableFuture<Void>> inFlight = new ArrayList<>();
+      for (int m = 0; m < ranks.length; m++) {
+        if (m != root) {
+          sendFloats(inFlight, m, op, 0, step, x, 0, x.length);
+        }
+      }
+      await(inFlight);
+    } else {
+      receiveFloats(root, op, 0, step, x, 0, x.length, false);
+    }
+  }
+
+  /** Returns when every member has called it (or fails naming the member that did not). */
+  public void barrier(long step) {
+    allReduce(new float[1], step);
+  }
+}

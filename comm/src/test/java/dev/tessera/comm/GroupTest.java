@@ -1,0 +1,240 @@
+package dev.tessera.comm;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/** Collectives among ranks as threads over {@link LocalFabric}: results checked on every rank. */
+class GroupTest {
+  private static final Duration TIMEOUT = Duration.ofSeconds(20);
+
+  /** Runs body(rank's group) on every rank in its own thread; returns the results by rank. */
+  static <T> List<T> onEveryRank(LocalFabric fabric, Function<Group, T> body) throws Exception {
+    int n = fabric.size();
+    int[] ranks = new int[n];
+    for (int r = 0; r < n; r++) {
+      ranks[r] = r;
+    }
+    ExecutorService pool = Executors.newFixedThreadPool(n);
+    try {
+      List<Future<T>> futures = new ArrayList<>();
+      for (int r = 0; r < n; r++) {
+        Group g = new Group(fabric.transport(r), 7, ranks, TIMEOUT);
+        futures.add(pool.submit(() -> body.apply(g)));
+      }
+      List<T> out = new ArrayList<>();
+      for (Future<T> f : futures) {
+        out.add(f.get(60, TimeUnit.SECONDS));
+      }
+      return out;
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+
+  /** Rank r's contribution: integers, so that sums are exact in any order. */
+  private static float[] data(int rank, int len) {
+    float[] x = new float[len];
+    for (int i = 0; i < len; i++) {
+      x[i] = (rank + 1) * (i % 1013) - 500;
+    }
+    return x;
+  }
+
+  private static float[] expectedSum(int ranks, int len) {
+    float[] s = new float[len];
+    for (int r = 0; r < ranks; r++) {
+      float[] x = data(r, len);
+      for (int i = 0; i < len; i++) {
+        s[i] += x[i];
+      }
+    }
+    return s;
+  }
+
+  @ParameterizedTest(name = "{0} ranks")
+  @ValueSource(ints = {1, 2, 3, 4})
+  void allReduceSumsOnEveryRank_smallRingAndChunked(int n) throws Exception {
+    // 1000 floats: direct exchange; 100,003: ring; 2,500,001: ring with frames of CHUNK_FLOATS.
+    for (int len : new int[] {1000, 100_003, 2 * Group.CHUNK_FLOATS + 402_153}) {
+      List<float[]> got = onEveryRank(new LocalFabric(n), g -> {
+        float[] x = data(g.index(), len);
+        g.allReduce(x, 1);
+        return x;
+      });
+      float[] want = expectedSum(n, len);
+      for (int r = 0; r < n; r++) {
+        assertArrayEquals(want, got.get(r), "rank " + r + " of " + n + ", " + len + " floats");
+      }
+    }
+  }
+
+  @Test
+  void allReduceOfRandomFloatsGivesTheSameBitsOnEveryRank() throws Exception {
+    int n = 4;
+    for (int len : new int[] {5000, 300_001}) {
+      List<float[]> got = onEveryRank(new LocalFabric(n), g -> {
+        Random rnd = new Random(g.index());
+        float[] x = new float[len];
+        for (int i = 0; i < len; i++) {
+          x[i] = (float) rnd.nextGaussian();
+        }
+        g.allReduce(x, 3);
+        return x;
+      });
+      for (int r = 1; r < n; r++) {
+        assertArrayEquals(got.get(0), got.get(r), "rank " + r);
+      }
+    }
+  }
+
+  @ParameterizedTest(name = "{0} ranks")
+  @ValueSource(ints = {2, 3, 4})
+  void reduceScatterAllGatherAllToAllBroadcastAndBarrier(int n) throws Exception {
+    int len = 10_007;
+    List<float[][]> got = onEveryRank(new LocalFabric(n), g -> {
+      int me = g.index();
+      float[] seg = g.reduceScatter(data(me, len), 1);
+      int[] counts = new int[n];
+      for (int m = 0; m < n; m++) {
+        counts[m] = 3 * m + 1;
+      }
+      float[] mine = new float[counts[me]];
+      java.util.Arrays.fill(mine, me + 0.5f);
+      float[] gathered = g.allGather(mine, counts, 1);
+      float[][] send = new float[n][];
+      for (int m = 0; m < n; m++) {
+        send[m] = new float[(me + m) % 3 == 0 ? 0 : me * 10 + m]; // some empty
+        java.util.Arrays.fill(send[m], me * 100 + m);
+      }
+      float[][] recv = g.allToAllV(send, 1);
+      float[] b = me == 1 ? data(9, 5000) : new float[5000];
+      g.broadcast(b, 1, 1);
+      g.barrier(1);
+      float[][] out = new float[3 + n][];
+      out[0] = seg;
+      out[1] = gathered;
+      out[2] = b;
+      System.arraycopy(recv, 0, out, 3, n);
+      return out;
+    });
+    float[] sum = expectedSum(n, len);
+    int off = 0;
+    for (int r = 0; r < n; r++) {
+      float[][] o = got.get(r);
+      int segLen = len / n + (r < len % n ? 1 : 0);
+      assertArrayEquals(java.util.Arrays.copyOfRange(sum, off, off + segLen), o[0], "reduce-scatter, rank " + r);
+      off += segLen;
+      int p = 0;
+      for (int m = 0; m < n; m++) {
+        for (int k = 0; k < 3 * m + 1; k++) {
+          assertEquals(m + 0.5f, o[1][p++], "all-gather on rank " + r);
+        }
+      }
+      assertEquals(p, o[1].length);
+      assertArrayEquals(data(9, 5000), o[2], "broadcast to rank " + r);
+      for (int m = 0; m < n; m++) {
+        float[] fromM = o[3 + m];
+        assertEquals((m + r) % 3 == 0 ? 0 : m * 10 + r, fromM.length, "all-to-all " + m + " -> " + r);
+        for (float v : fromM) {
+          assertEquals(m * 100 + r, v);
+        }
+      }
+    }
+  }
+
+  @Test
+  void aReceiveWithNoSenderTimesOutNamingThePeer() {
+    LocalFabric fabric = new LocalFabric(2);
+    long t0 = System.nanoTime();
+    CommException.Timeout e = assertThrows(CommException.Timeout.class,
+        () -> fabric.transport(0).receive(1, new MessageKey(1, 5, 2), Duration.ofMillis(200)));
+    long ms = (System.nanoTime() - t0) / 1_000_000;
+    assertTrue(ms >= 190 && ms < 5000, ms + " ms");
+    assertTrue(e.getMessage().contains("rank 1") && e.getMessage().contains("group 1 tag 5 step 2"), e.getMessage());
+  }
+
+  @Test
+  void aRankThatLeavesMidCollectiveFailsTheOthersPromptlyNamingIt() throws Exception {
+    int n = 4;
+    LocalFabric fabric = new LocalFabric(n);
+    ExecutorService pool = Executors.newFixedThreadPool(n);
+    try {
+      List<Future<?>> futures = new ArrayList<>();
+      for (int r = 0; r < n - 1; r++) { // rank 3 never joins the collective
+        Group g = new Group(fabric.transport(r), 2, new int[] {0, 1, 2, 3}, TIMEOUT);
+        futures.add(pool.submit(() -> {
+          g.allReduce(new float[200_000], 1);
+          return null;
+        }));
+      }
+      Thread.sleep(300);
+      long t0 = System.nanoTime();
+      fabric.kill(3);
+      for (Future<?> f : futures) {
+        ExecutionException e = assertThrows(ExecutionException.class, () -> f.get(10, TimeUnit.SECONDS));
+        assertTrue(e.getCause() instanceof CommException.PeerLost, e.getCause().toString());
+        assertTrue(e.getCause().getMessage().contains("rank 3 is gone"), e.getCause().getMessage());
+      }
+      assertTrue((System.nanoTime() - t0) / 1e9 < TIMEOUT.toSeconds(), "failed before the timeout");
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+
+  @Test
+  void aCorruptFrameFailsItsReceiveNamingTheSenderAndTheNextStepWorks() throws Exception {
+    LocalFabric fabric = new LocalFabric(2);
+    fabric.tamper(f -> {
+      byte[] b = f.clone();
+      b[b.length - 1] ^= 1; // a bit of the payload
+      return b;
+    });
+    List<String> errors = onEveryRank(fabric, g -> {
+      try {
+        g.allReduce(new float[10], 1);
+        return "no error";
+      } catch (CommException.BadFrame e) {
+        return e.getMessage();
+      }
+    });
+    assertTrue(errors.get(0).contains("corrupt frame from rank 1"), errors.get(0));
+    assertTrue(errors.get(1).contains("corrupt frame from rank 0"), errors.get(1));
+    fabric.tamper(f -> f);
+    List<float[]> next = onEveryRank(fabric, g -> {
+      float[] x = {g.index() + 1f};
+      g.allReduce(x, 2);
+      return x;
+    });
+    assertEquals(3f, next.get(0)[0]);
+    assertEquals(3f, next.get(1)[0]);
+  }
+
+  @Test
+  void trafficIsCountedPerGroup() throws Exception {
+    LocalFabric fabric = new LocalFabric(2);
+    onEveryRank(fabric, g -> {
+      g.allReduce(new float[1000], 1);
+      return null;
+    });
+    Traffic.Counts c = fabric.transport(0).traffic().snapshot().get(7);
+    assertEquals(4000, c.bytesSent());
+    assertEquals(1, c.messagesSent());
+    assertEquals(4000, c.bytesReceived());
+  }
+}
