@@ -1,0 +1,260 @@
+package dev.tessera.comm;
+
+import com.hazelcast.cluster.Address;
+import com.hazelcast.cluster.Member;
+import com.hazelcast.cluster.MembershipEvent;
+import com.hazelcast.cluster.MembershipListener;
+import com.hazelcast.config.Config;
+import com.hazelcast.config.JoinConfig;
+import com.hazelcast.config.NetworkConfig;
+import com.hazelcast.core.Hazelcast;
+import com.hazelcast.core.HazelcastInstance;
+import com.hazelcast.instance.impl.HazelcastInstanceProxy;
+import com.hazelcast.nio.ObjectDataInput;
+import com.hazelcast.nio.ObjectDataOutput;
+import com.hazelcast.spi.impl.operationservice.Operation;
+import com.hazelcast.spi.impl.operationservice.OperationService;
+import java.io.IOException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * {@link Transport} over Hazelcast: every rank is an embedded member of the job's cluster (its rank
+ * a member attribute), and a frame goes straight to its destination member as a Hazelcast
+ * operation carrying the frame's bytes, which the destination hands to its {@link Mailboxes} (no
+ * map, no partition owner in between). A member that leaves the cluster fails every pending
+ * operation at once; heartbeats are tuned so that a silent one is removed within the timeout.
+ */
+public final class HazelcastTransport implements Transport {
+  /** Member attribute holding a member's rank. */
+  public static final String RANK_ATTRIBUTE = "tessera.rank";
+  static final String SERVICE = "tessera:transport";
+  private static final org.apache.logging.log4j.Logger LOG =
+      org.apache.logging.log4j.LogManager.getLogger(HazelcastTransport.class);
+  /** Transports of this JVM by Hazelcast instance name, for the operations to find their mailboxes. */
+  private static final Map<String, HazelcastTransport> LOCAL = new ConcurrentHashMap<>();
+
+  /**
+   * How to start a rank's member.
+   *
+   * @param cluster the job's cluster name (members of other jobs are refused)
+   * @param members host:port of every member, in rank order
+   * @param bindInterface the interface to listen on (127.0.0.1 for local runs)
+   * @param timeout how long to wait for the others to join, and how soon a silent member is removed
+   */
+  public record Settings(String cluster, int rank, List<String> members, String bindInterface, Duration timeout) {
+  }
+
+  private final HazelcastInstance hz;
+  private final OperationService operations;
+  private final int rank;
+  private final int size;
+  private final Member[] byRank;
+  private final Map<Address, Integer> rankOf = new ConcurrentHashMap<>();
+  private final boolean[] lost;
+  private final Traffic traffic = new Traffic();
+  private final Mailboxes mailboxes;
+
+  private HazelcastTransport(HazelcastInstance hz, int rank, int size, Duration timeout) {
+    this.hz = hz;
+    this.rank = rank;
+    this.size = size;
+    this.byRank = new Member[size];
+    this.lost = new boolean[size];
+    this.mailboxes = new Mailboxes(rank, traffic);
+    this.operations = ((HazelcastInstanceProxy) hz).getOriginal().node.getNodeEngine().getOperationService();
+    LOCAL.put(hz.getName(), this);
+    hz.getCluster().addMembershipListener(new MembershipListener() {
+      @Override
+      public void memberAdded(MembershipEvent e) {
+        index(e.getMember());
+      }
+
+      @Override
+      public void memberRemoved(MembershipEvent e) {
+        Integer r = rankOf(e.getMember());
+        if (r != null) {
+          lost[r] = true;
+          LOG.warn("rank {} ({}) left the cluster", r, e.getMember().getAddress());
+          mailboxes.peerLost(r, "left the cluster (" + e.getMember().getAddress() + ")");
+        }
+      }
+    });
+    for (Member m : hz.getCluster().getMembers()) {
+      index(m);
+    }
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (missing().size() > 0) {
+      if (System.nanoTime() > deadline) {
+        hz.shutdown();
+        throw new CommException.Timeout("rank " + rank + ": ranks " + missing() + " did not join cluster '"
+            + hz.getConfig().getClusterName() + "' within " + timeout.toSeconds() + " s");
+      }
+      sleep(20);
+    }
+  }
+
+  private static void sleep(long ms) {
+    try {
+      Thread.sleep(ms);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new CommException("interrupted while waiting for the cluster", e);
+    }
+  }
+
+  private static Integer rankOf(Member m) {
+    String a = m.getAttribute(RANK_ATTRIBUTE);
+    return a == null ? null : Integer.valueOf(a);
+  }
+
+  private synchronized void index(Member m) {
+    Integer r = rankOf(m);
+    if (r == null || r < 0 || r >= size) {
+      LOG.warn("member {} has no valid rank ({}={})", m.getAddress(), RANK_ATTRIBUTE, r);
+      return;
+    }
+    byRank[r] = m;
+    rankOf.put(m.getAddress(), r);
+  }
+
+  private synchronized List<Integer> missing() {
+    List<Integer> out = new ArrayList<>();
+    for (int r = 0; r < size; r++) {
+      if (byRank[r] == null) {
+        out.add(r);
+      }
+    }
+    return out;
+  }
+
+  /** Starts this rank's member and waits until every rank has joined. */
+  public static HazelcastTransport start(Settings s) {
+    Config c = new Config();
+    c.setClusterName(s.cluster());
+    c.setInstanceName(s.cluster() + "-rank-" + s.rank());
+    c.getMemberAttributeConfig().setAttribute(RANK_ATTRIBUTE, Integer.toString(s.rank()));
+    String[] hostPort = s.members().get(s.rank()).split(":");
+    NetworkConfig n = c.getNetworkConfig();
+    n.setPort(Integer.parseInt(hostPort[1])).setPortAutoIncrement(false);
+    n.getInterfaces().setEnabled(true).addInterface(s.bindInterface());
+    JoinConfig j = n.getJoin();
+    j.getMulticastConfig().setEnabled(false);
+    j.getAutoDetectionConfig().setEnabled(false);
+    j.getTcpIpConfig().setEnabled(true).setMembers(s.members());
+    long seconds = Math.max(2, s.timeout().toSeconds());
+    c.setProperty("hazelcast.heartbeat.interval.seconds", "1");
+    c.setProperty("hazelcast.max.no.heartbeat.seconds", Long.toString(seconds));
+    c.setProperty("hazelcast.operation.call.timeout.millis", Long.toString(s.timeout().toMillis()));
+    c.setProperty("hazelcast.phone.home.enabled", "false");
+    c.setProperty("hazelcast.logging.type", "log4j2");
+    c.setProperty("hazelcast.shutdownhook.enabled", "false");
+    HazelcastInstance hz = Hazelcast.newHazelcastInstance(c);
+    return new HazelcastTransport(hz, s.rank(), s.members().size(), s.timeout());
+  }
+
+  @Override
+  public int rank() {
+    return rank;
+  }
+
+  @Override
+  public int size() {
+    return size;
+  }
+
+  @Override
+  public CompletableFuture<Void> send(int destination, MessageKey key, byte codec, byte[] payload) {
+    if (destination < 0 || destination >= size) {
+      throw new IllegalArgumentException("no rank " + destination + " in a job of " + size);
+    }
+    Member m = byRank[destination];
+    if (lost[destination] || m == null) {
+      return CompletableFuture.failedFuture(new CommException.PeerLost("rank " + destination + " is gone (rank "
+          + rank + " sending " + key + ")"));
+    }
+    byte[] frame = Frames.encode(rank, destination, key, codec, payload);
+    traffic.sent(key.group(), payload.length);
+    CompletableFuture<Void> done = new CompletableFuture<>();
+    operations.<Object>invokeOnTarget(SERVICE, new FrameOperation(rank, frame), m.getAddress())
+        .whenComplete((r, err) -> {
+          if (err == null) {
+            done.complete(null);
+          } else {
+            done.completeExceptionally(new CommException.PeerLost("sending " + key + " to rank " + destination
+                + " failed: " + err));
+          }
+        });
+    return done;
+  }
+
+  @Override
+  public Frame receive(int source, MessageKey key, Duration timeout) {
+    return mailboxes.receive(source, key, timeout);
+  }
+
+  @Override
+  public boolean isLost(int r) {
+    return lost[r];
+  }
+
+  @Override
+  public Traffic traffic() {
+    return traffic;
+  }
+
+  /** The Hazelcast member of this rank (for the cluster's control plane). */
+  public HazelcastInstance hazelcast() {
+    return hz;
+  }
+
+  @Override
+  public void close() {
+    LOCAL.remove(hz.getName());
+    mailboxes.close("shut down");
+    hz.shutdown();
+  }
+
+  void arrived(Address from, int claimedSource, byte[] frame) {
+    Integer r = from == null ? null : rankOf.get(from);
+    mailboxes.deliver(r != null ? r : claimedSource, frame);
+  }
+
+  /** A frame on its way to its destination member; runs there and hands the bytes to the mailboxes. */
+  public static final class FrameOperation extends Operation {
+    private int source;
+    private byte[] frame;
+
+    public FrameOperation() {
+    }
+
+    FrameOperation(int source, byte[] frame) {
+      this.source = source;
+      this.frame = frame;
+    }
+
+    @Override
+    public void run() {
+      HazelcastTransport t = LOCAL.get(getNodeEngine().getHazelcastInstance().getName());
+      if (t != null) {
+        t.arrived(getCallerAddress(), source, frame);
+      }
+    }
+
+    @Override
+    protected void writeInternal(ObjectDataOutput out) throws IOException {
+      out.writeInt(source);
+      out.writeByteArray(frame);
+    }
+
+    @Override
+    protected void readInternal(ObjectDataInput in) throws IOException {
+      source = in.readInt();
+      frame = in.readByteArray();
+    }
+  }
+}
