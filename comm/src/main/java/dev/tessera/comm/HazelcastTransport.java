@@ -50,6 +50,7 @@ public final class HazelcastTransport implements Transport {
   }
 
   private final HazelcastInstance hz;
+  // hz is assigned in the constructor after this object is registered for incoming frames.
   private final OperationService operations;
   private final int rank;
   private final int size;
@@ -59,15 +60,21 @@ public final class HazelcastTransport implements Transport {
   private final Traffic traffic = new Traffic();
   private final Mailboxes mailboxes;
 
-  private HazelcastTransport(HazelcastInstance hz, int rank, int size, Duration timeout) {
-    this.hz = hz;
+  private HazelcastTransport(Config config, int rank, int size, Duration timeout) {
     this.rank = rank;
     this.size = size;
     this.byRank = new Member[size];
     this.lost = new boolean[size];
     this.mailboxes = new Mailboxes(rank, traffic);
+    // Registered before the member starts: a peer may send as soon as this member has joined.
+    LOCAL.put(config.getInstanceName(), this);
+    try {
+      this.hz = Hazelcast.newHazelcastInstance(config);
+    } catch (RuntimeException e) {
+      LOCAL.remove(config.getInstanceName());
+      throw new CommException("rank " + rank + " could not start its Hazelcast member: " + e.getMessage(), e);
+    }
     this.operations = ((HazelcastInstanceProxy) hz).getOriginal().node.getNodeEngine().getOperationService();
-    LOCAL.put(hz.getName(), this);
     hz.getCluster().addMembershipListener(new MembershipListener() {
       @Override
       public void memberAdded(MembershipEvent e) {
@@ -153,8 +160,7 @@ public final class HazelcastTransport implements Transport {
     c.setProperty("hazelcast.phone.home.enabled", "false");
     c.setProperty("hazelcast.logging.type", "log4j2");
     c.setProperty("hazelcast.shutdownhook.enabled", "false");
-    HazelcastInstance hz = Hazelcast.newHazelcastInstance(c);
-    return new HazelcastTransport(hz, s.rank(), s.members().size(), s.timeout());
+    return new HazelcastTransport(c, s.rank(), s.members().size(), s.timeout());
   }
 
   @Override
@@ -224,6 +230,17 @@ public final class HazelcastTransport implements Transport {
     mailboxes.deliver(r != null ? r : claimedSource, frame);
   }
 
+  /** Operations find their transport by instance name; one that finds none is logged, never silent. */
+  static void arrivedAt(String instance, Address from, int claimedSource, byte[] frame) {
+    HazelcastTransport t = LOCAL.get(instance);
+    if (t == null) {
+      LOG.error("a frame from rank {} ({}) reached member {}, which has no Tessera transport; dropped",
+          claimedSource, from, instance);
+      return;
+    }
+    t.arrived(from, claimedSource, frame);
+  }
+
   /** A frame on its way to its destination member; runs there and hands the bytes to the mailboxes. */
   public static final class FrameOperation extends Operation {
     private int source;
@@ -239,10 +256,7 @@ public final class HazelcastTransport implements Transport {
 
     @Override
     public void run() {
-      HazelcastTransport t = LOCAL.get(getNodeEngine().getHazelcastInstance().getName());
-      if (t != null) {
-        t.arrived(getCallerAddress(), source, frame);
-      }
+      arrivedAt(getNodeEngine().getHazelcastInstance().getName(), getCallerAddress(), source, frame);
     }
 
     @Override
