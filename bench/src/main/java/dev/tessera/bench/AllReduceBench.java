@@ -1,0 +1,138 @@
+package dev.tessera.bench;
+
+import java.io.BufferedReader;
+import java.io.File;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code bench/run allreduce}: all-reduce of 1 KiB ... 64 MiB among 2 and 4 processes on loopback,
+ * over the Hazelcast transport and over a plain-socket ring (the machine's ceiling), side by side:
+ * latency (median) and bus bandwidth, 2 (n - 1) / n x bytes / time (what each link carries).
+ */
+@Command(name = "allreduce", mixinStandardHelpOptions = true,
+    description = "All-reduce over Hazelcast and over plain sockets among local processes.")
+final class AllReduceBench implements Callable<Integer> {
+  @Option(names = "--procs", split = ",", defaultValue = "2,4", description = "process counts")
+  int[] procs;
+
+  @Option(names = "--sizes", split = ",", defaultValue = "1024,65536,1048576,4194304,16777216,67108864",
+      description = "buffer sizes in bytes")
+  int[] sizes;
+
+  @Option(names = "--reps", defaultValue = "5", description = "timed repetitions per size (the median is kept)")
+  int reps;
+
+  private static List<String> freePorts(int n) throws IOException {
+    List<String> out = new ArrayList<>();
+    List<ServerSocket> held = new ArrayList<>();
+    try {
+      while (out.size() < n) {
+        ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
+        held.add(s);
+        if (s.getLocalPort() + 1000 < 65536) {
+          out.add("127.0.0.1:" + s.getLocalPort());
+        }
+      }
+    } finally {
+      for (ServerSocket s : held) {
+        s.close();
+      }
+    }
+    return out;
+  }
+
+  /** Runs n worker processes in one mode; returns bytes -> seconds (rank 0's medians). */
+  private Map<Integer, Double> run(String mode, int n) throws Exception {
+    List<String> members = freePorts(n);
+    String sizeList = java.util.Arrays.stream(sizes).mapToObj(Integer::toString).collect(Collectors.joining(","));
+    List<Process> ps = new ArrayList<>();
+    Map<Integer, Double> result = new LinkedHashMap<>();
+    try {
+      for (int r = 0; r < n; r++) {
+        List<String> cmd = new ArrayList<>(List.of(System.getProperty("java.home") + File.separator + "bin"
+            + File.separator + "java", "-Xmx1500m"));
+        cmd.addAll(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
+            .filter(a -> a.startsWith("--add-")).toList());
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), AllReduceWorker.class.getName(), mode,
+            Integer.toString(r), Integer.toString(reps), sizeList));
+        cmd.addAll(members);
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+        if (r > 0) {
+          pb.redirectOutput(ProcessBuilder.Redirect.DISCARD);
+        }
+        ps.add(pb.start());
+      }
+      List<String> tail = new ArrayList<>();
+      try (BufferedReader in = new BufferedReader(new InputStreamReader(ps.get(0).getInputStream(),
+          StandardCharsets.UTF_8))) {
+        String l;
+        while ((l = in.readLine()) != null) {
+          if (l.startsWith("RESULT ")) {
+            String[] f = l.split(" ");
+            result.put(Integer.parseInt(f[1]), Double.parseDouble(f[2]));
+          } else {
+            tail.add(l);
+          }
+        }
+      }
+      if (!ps.get(0).waitFor(600, TimeUnit.SECONDS) || result.size() != sizes.length) {
+        throw new IllegalStateException(mode + " with " + n + " processes did not finish; rank 0 said:\n"
+            + String.join("\n", tail.subList(Math.max(0, tail.size() - 20), tail.size())));
+      }
+    } finally {
+      ps.forEach(Process::destroyForcibly);
+    }
+    return result;
+  }
+
+  private static String label(int bytes) {
+    return bytes >= 1 << 20 ? (bytes >> 20) + "m" : (bytes >> 10) + "k";
+  }
+
+  @Override
+  public Integer call() throws Exception {
+    BenchLine line = new BenchLine("allreduce");
+    for (int n : procs) {
+      Map<Integer, Double> hz = run("hz", n);
+      Map<Integer, Double> socket = run("socket", n);
+      System.out.printf(Locale.ROOT, "%d processes:%n  %10s %14s %14s %14s %14s%n", n, "bytes", "hz latency",
+          "hz busbw", "socket latency", "socket busbw");
+      for (int bytes : sizes) {
+        double factor = 2.0 * (n - 1) / n * bytes / 1e9;
+        double h = hz.get(bytes);
+        double s = socket.get(bytes);
+        System.out.printf(Locale.ROOT, "  %10d %11.3f ms %9.3f GB/s %11.3f ms %9.3f GB/s%n", bytes, h * 1e3,
+            factor / h, s * 1e3, factor / s);
+        String l = label(bytes);
+        line.put("p" + n + "_hz_busbw" + l + "_gbs", factor / h).put("p" + n + "_socket_busbw" + l + "_gbs", factor / s);
+        if (bytes == sizes[0]) {
+          line.put("p" + n + "_hz_latency" + l + "_ms", h * 1e3).put("p" + n + "_socket_latency" + l + "_ms", s * 1e3);
+        }
+      }
+      if (hz.containsKey(16 << 20)) {
+        double factor = 2.0 * (n - 1) / n * (16 << 20) / 1e9;
+        if (n == procs[0]) { // the headline figures, for the first process count
+          line.put("hz_busbw16m_gbs", factor / hz.get(16 << 20)).put("socket_busbw16m_gbs",
+              factor / socket.get(16 << 20));
+        }
+        line.put("p" + n + "_ratio16m", (factor / hz.get(16 << 20)) / (factor / socket.get(16 << 20)));
+      }
+    }
+    line.emit();
+    return 0;
+  }
+}
