@@ -5,6 +5,8 @@ import com.esotericsoftware.kryo.kryo5.KryoException;
 import com.esotericsoftware.kryo.kryo5.Serializer;
 import com.esotericsoftware.kryo.kryo5.io.Input;
 import com.esotericsoftware.kryo.kryo5.io.Output;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.zip.CRC32C;
 
 /**
@@ -76,19 +78,55 @@ public final class Frames {
 
   /** One frame from {@code source} to {@code destination} carrying {@code payload}. */
   public static byte[] encode(int source, int destination, MessageKey key, byte codec, byte[] payload) {
-    if (payload.length > MAX_PAYLOAD) {
-      throw new IllegalArgumentException("payload of " + payload.length + " bytes exceeds the frame limit of "
-          + MAX_PAYLOAD + " (" + key + "); send it in chunks");
+    byte[] frame = allocate(source, destination, key, codec, payload.length);
+    System.arraycopy(payload, 0, frame, frame.length - payload.length, payload.length);
+    return seal(frame, payload.length);
+  }
+
+  /** One frame carrying x[off..off+len) as fp32, written straight into the frame (no intermediate copy). */
+  public static byte[] encodeFloats(int source, int destination, MessageKey key, float[] x, int off, int len) {
+    byte[] frame = allocate(source, destination, key, Codec.FP32, 4 * len);
+    ByteBuffer.wrap(frame, frame.length - 4 * len, 4 * len).slice().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer()
+        .put(x, off, len);
+    return seal(frame, 4 * len);
+  }
+
+  /** A frame with its header (CRC zero) written and room for the payload at the end. */
+  private static byte[] allocate(int source, int destination, MessageKey key, byte codec, int length) {
+    if (length > MAX_PAYLOAD) {
+      throw new IllegalArgumentException("payload of " + length + " bytes exceeds the frame limit of " + MAX_PAYLOAD
+          + " (" + key + "); send it in chunks");
     }
-    FrameHeader h = new FrameHeader(VERSION, source, destination, key.group(), key.tag(), key.step(), codec,
-        payload.length, 0);
-    h = new FrameHeader(h.version(), source, destination, key.group(), key.tag(), key.step(), codec, payload.length,
-        crc(h, payload, 0, payload.length));
-    byte[] head = headerBytes(h);
-    byte[] frame = new byte[head.length + payload.length];
+    byte[] head = headerBytes(new FrameHeader(VERSION, source, destination, key.group(), key.tag(), key.step(), codec,
+        length, 0));
+    byte[] frame = new byte[head.length + length];
     System.arraycopy(head, 0, frame, 0, head.length);
-    System.arraycopy(payload, 0, frame, head.length, payload.length);
     return frame;
+  }
+
+  /** Computes the CRC over the header (CRC zero) and payload, and writes it into the header. */
+  private static byte[] seal(byte[] frame, int length) {
+    int headLength = frame.length - length;
+    CRC32C crc = new CRC32C();
+    crc.update(frame, 0, frame.length);
+    FrameHeader zero = readHeader(frame, "self");
+    FrameHeader h = new FrameHeader(zero.version(), zero.source(), zero.destination(), zero.group(), zero.tag(),
+        zero.step(), zero.codec(), zero.length(), (int) crc.getValue());
+    byte[] head = headerBytes(h);
+    if (head.length != headLength) {
+      throw new IllegalStateException("frame header changed length when sealed");
+    }
+    System.arraycopy(head, 0, frame, 0, headLength);
+    return frame;
+  }
+
+  private static FrameHeader readHeader(byte[] bytes, String peer) {
+    try (Input in = new Input(bytes, 0, Math.min(bytes.length, MAX_HEADER))) {
+      in.readInt();
+      return (FrameHeader) KRYO.get().readClassAndObject(in);
+    } catch (KryoException e) {
+      throw new CommException.BadFrame("corrupt frame header from " + peer + ": " + e.getMessage(), e);
+    }
   }
 
   /**
@@ -137,8 +175,6 @@ public final class Frames {
     if (crc(h, bytes, headerEnd, have) != h.crc()) {
       throw new CommException.BadFrame("corrupt frame from " + peer + " (" + h.key() + "): CRC32C mismatch", h.key());
     }
-    byte[] payload = new byte[have];
-    System.arraycopy(bytes, headerEnd, payload, 0, have);
-    return new Frame(h, payload);
+    return new Frame(h, bytes, headerEnd);
   }
 }

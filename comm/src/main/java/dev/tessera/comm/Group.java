@@ -81,7 +81,7 @@ public final class Group {
     for (int c = 0; c < chunks; c++) {
       int o = off + c * CHUNK_FLOATS;
       int n = Math.min(CHUNK_FLOATS, off + len - o);
-      inFlight.add(transport.send(ranks[member], key(op, phase, c, step), Codec.FP32, Floats.toBytes(x, o, n)));
+      inFlight.add(transport.sendFloats(ranks[member], key(op, phase, c, step), x, o, n));
     }
   }
 
@@ -107,15 +107,7 @@ public final class Group {
     for (int c = 0; c < chunks; c++) {
       int o = off + c * CHUNK_FLOATS;
       int n = Math.min(CHUNK_FLOATS, off + len - o);
-      Frame f = receive(member, key(op, phase, c, step));
-      if (add) {
-        Floats.fromBytes(f.payload(), tmp, 0, n);
-        for (int i = 0; i < n; i++) {
-          x[o + i] += tmp[i];
-        }
-      } else {
-        Floats.fromBytes(f.payload(), x, o, n);
-      }
+      receive(member, key(op, phase, c, step)).floatsInto(x, o, n, add, tmp);
     }
   }
 

@@ -175,16 +175,38 @@ public final class HazelcastTransport implements Transport {
 
   @Override
   public CompletableFuture<Void> send(int destination, MessageKey key, byte codec, byte[] payload) {
+    Member m = target(destination);
+    if (m == null) {
+      return gone(destination, key);
+    }
+    return invoke(m, destination, key, Frames.encode(rank, destination, key, codec, payload), payload.length);
+  }
+
+  @Override
+  public CompletableFuture<Void> sendFloats(int destination, MessageKey key, float[] x, int off, int len) {
+    Member m = target(destination);
+    if (m == null) {
+      return gone(destination, key);
+    }
+    return invoke(m, destination, key, Frames.encodeFloats(rank, destination, key, x, off, len), 4 * len);
+  }
+
+  /** The member of a live destination rank, or null if it is gone. */
+  private Member target(int destination) {
     if (destination < 0 || destination >= size) {
       throw new IllegalArgumentException("no rank " + destination + " in a job of " + size);
     }
     Member m = byRank[destination];
-    if (lost[destination] || m == null) {
-      return CompletableFuture.failedFuture(new CommException.PeerLost("rank " + destination + " is gone (rank "
-          + rank + " sending " + key + ")"));
-    }
-    byte[] frame = Frames.encode(rank, destination, key, codec, payload);
-    traffic.sent(key.group(), payload.length);
+    return lost[destination] ? null : m;
+  }
+
+  private CompletableFuture<Void> gone(int destination, MessageKey key) {
+    return CompletableFuture.failedFuture(new CommException.PeerLost("rank " + destination + " is gone (rank " + rank
+        + " sending " + key + ")"));
+  }
+
+  private CompletableFuture<Void> invoke(Member m, int destination, MessageKey key, byte[] frame, int payloadBytes) {
+    traffic.sent(key.group(), payloadBytes);
     CompletableFuture<Void> done = new CompletableFuture<>();
     operations.<Object>invokeOnTarget(SERVICE, new FrameOperation(rank, frame), m.getAddress())
         .whenComplete((r, err) -> {

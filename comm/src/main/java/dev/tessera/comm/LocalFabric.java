@@ -73,6 +73,26 @@ public final class LocalFabric {
 
     @Override
     public CompletableFuture<Void> send(int destination, MessageKey key, byte codec, byte[] payload) {
+      CompletableFuture<Void> gone = check(destination, key);
+      return gone != null ? gone : deliver(destination, key, Frames.encode(rank, destination, key, codec, payload),
+          payload.length);
+    }
+
+    @Override
+    public CompletableFuture<Void> sendFloats(int destination, MessageKey key, float[] x, int off, int len) {
+      CompletableFuture<Void> gone = check(destination, key);
+      return gone != null ? gone : deliver(destination, key, Frames.encodeFloats(rank, destination, key, x, off, len),
+          4 * len);
+    }
+
+    private CompletableFuture<Void> deliver(int destination, MessageKey key, byte[] frame, int payloadBytes) {
+      traffic[rank].sent(key.group(), payloadBytes);
+      boxes[destination].deliver(rank, tamper.apply(frame));
+      return CompletableFuture.completedFuture(null);
+    }
+
+    /** A failed future if the send cannot happen, else null. */
+    private CompletableFuture<Void> check(int destination, MessageKey key) {
       if (destination < 0 || destination >= boxes.length) {
         throw new IllegalArgumentException("no rank " + destination + " in a fabric of " + boxes.length);
       }
@@ -83,10 +103,7 @@ public final class LocalFabric {
       if (dead[rank]) {
         return CompletableFuture.failedFuture(new CommException.PeerLost("rank " + rank + " left the fabric"));
       }
-      byte[] frame = Frames.encode(rank, destination, key, codec, payload);
-      traffic[rank].sent(key.group(), payload.length);
-      boxes[destination].deliver(rank, tamper.apply(frame));
-      return CompletableFuture.completedFuture(null);
+      return null;
     }
 
     @Override

@@ -18,6 +18,9 @@ public interface Transport extends AutoCloseable {
   /** Sends {@code payload} to {@code destination}; the future fails if the peer is gone. */
   CompletableFuture<Void> send(int destination, MessageKey key, byte codec, byte[] payload);
 
+  /** Sends x[off..off+len) as fp32, written straight into the frame. */
+  CompletableFuture<Void> sendFloats(int destination, MessageKey key, float[] x, int off, int len);
+
   /** The frame {@code source} sent with {@code key}, waiting at most {@code timeout}. */
   Frame receive(int source, MessageKey key, Duration timeout);
 
