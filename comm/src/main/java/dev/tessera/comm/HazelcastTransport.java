@@ -38,15 +38,42 @@ public final class HazelcastTransport implements Transport {
   /** Transports of this JVM by Hazelcast instance name, for the operations to find their mailboxes. */
   private static final Map<String, HazelcastTransport> LOCAL = new ConcurrentHashMap<>();
 
+  /** How members find each other. */
+  public sealed interface Join permits Join.TcpIp, Join.KubernetesDns, Join.KubernetesApi {
+    /** An explicit member list, host:port in rank order (local runs, Spark). */
+    record TcpIp(List<String> members) implements Join {
+    }
+
+    /** Kubernetes, through the DNS of a headless Service (a StatefulSet's workers). */
+    record KubernetesDns(String serviceDns) implements Join {
+    }
+
+    /** Kubernetes, through the API server (needs RBAC get/list on endpoints, pods, nodes, services). */
+    record KubernetesApi(String namespace, String serviceName) implements Join {
+    }
+  }
+
   /**
    * How to start a rank's member.
    *
    * @param cluster the job's cluster name (members of other jobs are refused)
-   * @param members host:port of every member, in rank order
+   * @param size the number of ranks of the job
    * @param bindInterface the interface to listen on (127.0.0.1 for local runs)
+   * @param port this member's port
    * @param timeout how long to wait for the others to join, and how soon a silent member is removed
    */
-  public record Settings(String cluster, int rank, List<String> members, String bindInterface, Duration timeout) {
+  public record Settings(String cluster, int rank, int size, String bindInterface, int port, Join join,
+      Duration timeout) {
+
+    /** Every member on loopback at the given host:port list, in rank order. */
+    public static Settings loopback(String cluster, int rank, List<String> members, Duration timeout) {
+      if (rank < 0 || rank >= members.size()) {
+        throw new IllegalArgumentException("rank " + rank + " outside a job of " + members.size() + " members");
+      }
+      return new Settings(cluster, rank, members.size(), "127.0.0.1",
+          Integer.parseInt(members.get(rank).substring(members.get(rank).lastIndexOf(':') + 1)),
+          new Join.TcpIp(members), timeout);
+    }
   }
 
   private final HazelcastInstance hz;
@@ -139,20 +166,34 @@ public final class HazelcastTransport implements Transport {
     return out;
   }
 
-  /** Starts this rank's member and waits until every rank has joined. */
-  public static HazelcastTransport start(Settings s) {
+  /** The member configuration for these settings (heartbeats and timeouts tuned to the timeout). */
+  static Config config(Settings s) {
+    if (s.rank() < 0 || s.rank() >= s.size()) {
+      throw new IllegalArgumentException("rank " + s.rank() + " outside a job of " + s.size());
+    }
     Config c = new Config();
     c.setClusterName(s.cluster());
     c.setInstanceName(s.cluster() + "-rank-" + s.rank());
     c.getMemberAttributeConfig().setAttribute(RANK_ATTRIBUTE, Integer.toString(s.rank()));
-    String[] hostPort = s.members().get(s.rank()).split(":");
     NetworkConfig n = c.getNetworkConfig();
-    n.setPort(Integer.parseInt(hostPort[1])).setPortAutoIncrement(false);
-    n.getInterfaces().setEnabled(true).addInterface(s.bindInterface());
+    n.setPort(s.port()).setPortAutoIncrement(false);
+    if (s.bindInterface() != null) {
+      n.getInterfaces().setEnabled(true).addInterface(s.bindInterface());
+    }
     JoinConfig j = n.getJoin();
     j.getMulticastConfig().setEnabled(false);
     j.getAutoDetectionConfig().setEnabled(false);
-    j.getTcpIpConfig().setEnabled(true).setMembers(s.members());
+    if (s.join() instanceof Join.TcpIp t) {
+      if (t.members().size() != s.size()) {
+        throw new IllegalArgumentException(t.members().size() + " member addresses for a job of " + s.size());
+      }
+      j.getTcpIpConfig().setEnabled(true).setMembers(t.members());
+    } else if (s.join() instanceof Join.KubernetesDns k) {
+      j.getKubernetesConfig().setEnabled(true).setProperty("service-dns", k.serviceDns());
+    } else if (s.join() instanceof Join.KubernetesApi k) {
+      j.getKubernetesConfig().setEnabled(true).setProperty("namespace", k.namespace())
+          .setProperty("service-name", k.serviceName());
+    }
     long seconds = Math.max(2, s.timeout().toSeconds());
     c.setProperty("hazelcast.heartbeat.interval.seconds", "1");
     c.setProperty("hazelcast.max.no.heartbeat.seconds", Long.toString(seconds));
@@ -160,7 +201,12 @@ public final class HazelcastTransport implements Transport {
     c.setProperty("hazelcast.phone.home.enabled", "false");
     c.setProperty("hazelcast.logging.type", "log4j2");
     c.setProperty("hazelcast.shutdownhook.enabled", "false");
-    return new HazelcastTransport(c, s.rank(), s.members().size(), s.timeout());
+    return c;
+  }
+
+  /** Starts this rank's member and waits until every rank has joined. */
+  public static HazelcastTransport start(Settings s) {
+    return new HazelcastTransport(config(s), s.rank(), s.size(), s.timeout());
   }
 
   @Override
@@ -179,7 +225,7 @@ public final class HazelcastTransport implements Transport {
     if (m == null) {
       return gone(destination, key);
     }
-    return invoke(m, destination, key, Frames.encode(rank, destination, key, codec, payload), payload.length);
+    return invoke(m, destination, key, codec, Frames.encode(rank, destination, key, codec, payload), payload.length);
   }
 
   @Override
@@ -188,7 +234,7 @@ public final class HazelcastTransport implements Transport {
     if (m == null) {
       return gone(destination, key);
     }
-    return invoke(m, destination, key, Frames.encodeFloats(rank, destination, key, x, off, len), 4 * len);
+    return invoke(m, destination, key, Codec.FP32, Frames.encodeFloats(rank, destination, key, x, off, len), 4 * len);
   }
 
   /** The member of a live destination rank, or null if it is gone. */
@@ -205,8 +251,9 @@ public final class HazelcastTransport implements Transport {
         + " sending " + key + ")"));
   }
 
-  private CompletableFuture<Void> invoke(Member m, int destination, MessageKey key, byte[] frame, int payloadBytes) {
-    traffic.sent(key.group(), payloadBytes);
+  private CompletableFuture<Void> invoke(Member m, int destination, MessageKey key, byte codec, byte[] frame,
+      int payloadBytes) {
+    traffic.sent(key.group(), codec, payloadBytes);
     CompletableFuture<Void> done = new CompletableFuture<>();
     operations.<Object>invokeOnTarget(SERVICE, new FrameOperation(rank, frame), m.getAddress())
         .whenComplete((r, err) -> {

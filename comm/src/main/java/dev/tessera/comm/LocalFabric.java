@@ -74,19 +74,20 @@ public final class LocalFabric {
     @Override
     public CompletableFuture<Void> send(int destination, MessageKey key, byte codec, byte[] payload) {
       CompletableFuture<Void> gone = check(destination, key);
-      return gone != null ? gone : deliver(destination, key, Frames.encode(rank, destination, key, codec, payload),
-          payload.length);
+      return gone != null ? gone : deliver(destination, key, codec, Frames.encode(rank, destination, key, codec,
+          payload), payload.length);
     }
 
     @Override
     public CompletableFuture<Void> sendFloats(int destination, MessageKey key, float[] x, int off, int len) {
       CompletableFuture<Void> gone = check(destination, key);
-      return gone != null ? gone : deliver(destination, key, Frames.encodeFloats(rank, destination, key, x, off, len),
-          4 * len);
+      return gone != null ? gone : deliver(destination, key, Codec.FP32, Frames.encodeFloats(rank, destination, key, x,
+          off, len), 4 * len);
     }
 
-    private CompletableFuture<Void> deliver(int destination, MessageKey key, byte[] frame, int payloadBytes) {
-      traffic[rank].sent(key.group(), payloadBytes);
+    private CompletableFuture<Void> deliver(int destination, MessageKey key, byte codec, byte[] frame,
+        int payloadBytes) {
+      traffic[rank].sent(key.group(), codec, payloadBytes);
       boxes[destination].deliver(rank, tamper.apply(frame));
       return CompletableFuture.completedFuture(null);
     }

@@ -100,7 +100,7 @@ final class Mailboxes {
     long t0 = System.nanoTime();
     try {
       Frame f = fut.get(timeout.toNanos(), TimeUnit.NANOSECONDS);
-      traffic.received(key.group(), f.payloadLength(), System.nanoTime() - t0);
+      traffic.received(key.group(), f.header().codec(), f.payloadLength(), System.nanoTime() - t0);
       return f;
     } catch (TimeoutException e) {
       throw new CommException.Timeout("rank " + rank + " got nothing from rank " + source + " for " + key + " within "

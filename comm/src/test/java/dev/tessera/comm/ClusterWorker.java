@@ -38,7 +38,7 @@ public final class ClusterWorker {
       ranks[r] = r;
     }
     try (HazelcastTransport t = HazelcastTransport.start(
-        new HazelcastTransport.Settings(cluster, rank, members, "127.0.0.1", Duration.ofSeconds(20)))) {
+        HazelcastTransport.Settings.loopback(cluster, rank, members, Duration.ofSeconds(20)))) {
       Group g = new Group(t, 1, ranks, Duration.ofSeconds(20));
       if (mode.equals("loop")) {
         System.out.println("READY " + rank);

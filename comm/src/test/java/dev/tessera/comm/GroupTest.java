@@ -236,6 +236,14 @@ class GroupTest {
     assertEquals(4000, c.bytesSent());
     assertEquals(1, c.messagesSent());
     assertEquals(4000, c.bytesReceived());
+    onEveryRank(fabric, g -> {
+      g.allReduceCompressed(new float[4096], "w", Codecs.ONE_BIT, new ErrorFeedback(), 2);
+      return null;
+    });
+    var byCodec = fabric.transport(0).traffic().byCodec();
+    assertEquals(4000, byCodec.get(new Traffic.Key(7, Codec.FP32)).bytesSent());
+    // Two 1-bit messages of a 2048-float segment each: a 4-byte scale and 256 bytes of signs.
+    assertEquals(2 * 260, byCodec.get(new Traffic.Key(7, Codec.ONE_BIT)).bytesSent());
   }
 
   @Test

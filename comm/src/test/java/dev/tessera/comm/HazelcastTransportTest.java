@@ -46,7 +46,7 @@ class HazelcastTransportTest {
       for (int r = 0; r < n; r++) {
         int rank = r;
         starting.add(pool.submit(() -> HazelcastTransport.start(
-            new HazelcastTransport.Settings(cluster, rank, members, "127.0.0.1", Duration.ofSeconds(30)))));
+            HazelcastTransport.Settings.loopback(cluster, rank, members, Duration.ofSeconds(30)))));
       }
       for (Future<HazelcastTransport> f : starting) {
         ts.add(f.get(60, TimeUnit.SECONDS));
