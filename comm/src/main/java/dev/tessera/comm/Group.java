@@ -164,6 +164,15 @@ public final class Group {
     ringAllGather(op, x, counts, offs, step);
   }
 
+  /** x = the mean of every member's x, in place (the sum, then scaled by 1 / members). */
+  public void allReduceMean(float[] x, long step) {
+    allReduce(x, step);
+    float inv = 1f / ranks.length;
+    for (int i = 0; i < x.length; i++) {
+      x[i] *= inv;
+    }
+  }
+
   /** Every member sends its vector to every other and sums all n in member order: same bits everywhere. */
   private void directAllReduce(long op, float[] x, long step) {
     int n = ranks.length;

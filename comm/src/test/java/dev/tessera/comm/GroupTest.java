@@ -85,6 +85,18 @@ class GroupTest {
   }
 
   @Test
+  void allReduceMeanAverages() throws Exception {
+    List<float[]> got = onEveryRank(new LocalFabric(4), g -> {
+      float[] x = {g.index(), 2f * g.index()};
+      g.allReduceMean(x, 1);
+      return x;
+    });
+    for (float[] x : got) {
+      assertArrayEquals(new float[] {1.5f, 3f}, x);
+    }
+  }
+
+  @Test
   void allReduceOfRandomFloatsGivesTheSameBitsOnEveryRank() throws Exception {
     int n = 4;
     for (int len : new int[] {5000, 300_001}) {
