@@ -40,7 +40,7 @@ public final class AllReduceWorker {
     int n = members.size();
     if (mode.equals("hz")) {
       try (HazelcastTransport t = HazelcastTransport.start(
-          new HazelcastTransport.Settings("bench-allreduce-" + members.get(0), rank, members, "127.0.0.1",
+          HazelcastTransport.Settings.loopback("bench-allreduce-" + members.get(0), rank, members,
               Duration.ofSeconds(60)))) {
         int[] ranks = new int[n];
         for (int r = 0; r < n; r++) {
