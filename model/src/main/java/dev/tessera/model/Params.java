@@ -37,6 +37,44 @@ public final class Params implements AutoCloseable {
     return add(name, v, dims, dims.length >= 2);
   }
 
+  /**
+   * Part {@code part} of {@code parts} equal slices, along dimension {@code dim} (0 or 1), of the
+   * parameter {@link #normal} would draw with these full dimensions: the same values whatever the
+   * layout, so that layouts can be compared.
+   */
+  public Param normalSlice(String name, float std, int dim, int part, int parts, int... fullDims) {
+    Rng rng = Rng.derive(seed, name);
+    float[] full = new float[sizeOf(fullDims, 0)];
+    for (int i = 0; i < full.length; i++) {
+      full[i] = (float) (rng.nextGaussian() * std);
+    }
+    return sliceOf(name, full, dim, part, parts, fullDims, fullDims.length >= 2);
+  }
+
+  /** Part {@code part} of {@code parts} slices of a constant parameter (see {@link #normalSlice}). */
+  public Param constantSlice(String name, float value, int dim, int part, int parts, int... fullDims) {
+    float[] full = new float[sizeOf(fullDims, 0)];
+    java.util.Arrays.fill(full, value);
+    return sliceOf(name, full, dim, part, parts, fullDims, false);
+  }
+
+  private Param sliceOf(String name, float[] full, int dim, int part, int parts, int[] fullDims, boolean decay) {
+    if (dim < 0 || dim >= fullDims.length || fullDims[dim] % parts != 0) {
+      throw new IllegalArgumentException("parameter '" + name + "': dimension " + dim + " of "
+          + java.util.Arrays.toString(fullDims) + " does not split into " + parts + " equal parts");
+    }
+    int[] dims = fullDims.clone();
+    dims[dim] /= parts;
+    int outer = sizeOf(fullDims, 0) / sizeOf(fullDims, dim); // elements before dimension dim
+    int inner = sizeOf(fullDims, dim + 1); // elements after it
+    int slice = dims[dim] * inner;
+    float[] v = new float[outer * slice];
+    for (int o = 0; o < outer; o++) {
+      System.arraycopy(full, o * fullDims[dim] * inner + part * slice, v, o * slice, slice);
+    }
+    return add(name, v, dims, decay);
+  }
+
   /** A parameter with every element equal to value (biases: 0; norm weights: 1). */
   public Param constant(String name, float value, int... dims) {
     float[] v = new float[sizeOf(dims, 0)];

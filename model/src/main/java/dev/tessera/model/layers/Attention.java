@@ -24,7 +24,8 @@ public final class Attention {
     this.be = params.backend();
     this.heads = layers.localHeads(cfg.nHead());
     this.headSize = cfg.headSize();
-    int width = heads * headSize;
+    // The factory gets full sizes (all heads); a tensor-parallel one keeps this worker's heads.
+    int width = cfg.nHead() * headSize;
     q = layers.linear(params, name + ".q", cfg.nEmbd(), width, cfg.bias(), std, LayerFactory.Split.COLUMN);
     k = layers.linear(params, name + ".k", cfg.nEmbd(), width, cfg.bias(), std, LayerFactory.Split.COLUMN);
     v = layers.linear(params, name + ".v", cfg.nEmbd(), width, cfg.bias(), std, LayerFactory.Split.COLUMN);

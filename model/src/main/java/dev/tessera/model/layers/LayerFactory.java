@@ -19,6 +19,10 @@ public interface LayerFactory {
     ROW
   }
 
+  /**
+   * A linear layer of the full model's sizes {@code in} x {@code out}; a tensor-parallel factory
+   * returns this worker's shard of it (its inputs and outputs then have the shard's sizes).
+   */
   LinearLayer linear(Params params, String name, int in, int out, boolean bias, float std, Split split);
 
   /** The attention heads this worker computes, of {@code heads}. */
