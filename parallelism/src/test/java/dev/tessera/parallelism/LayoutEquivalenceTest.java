@@ -27,14 +27,14 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * Layout tp2 and tp4 (ranks as threads, in-JVM fabric): the loss and every parameter gradient of one
- * forward and backward equal one worker's within 1e-5 relative; a sharded gradient equals the
- * same slice of the single worker's.
+ * Layouts tp2, tp4, dp2 and dp2 x tp2 (ranks as threads, in-JVM fabric): the loss and every
+ * parameter gradient of one forward and backward over the same global batch equal one worker's
+ * within 1e-5 relative; a sharded gradient equals the same slice of the single worker's.
  */
-class TensorParallelEquivalenceTest {
+class LayoutEquivalenceTest {
   private static final GptConfig CFG = new GptConfig(11, 8, 2, 4, 32, true, GptConfig.Norm.LAYERNORM,
       GptConfig.Mlp.GELU, GptConfig.Positions.LEARNED, 0, 10000f);
-  private static final int B = 2;
+  private static final int B = 4;
   private static final int T = 8;
 
   private record Result(float loss, Map<String, float[]> grads, Map<String, int[]> shapes) {
@@ -50,20 +50,34 @@ class TensorParallelEquivalenceTest {
   }
 
   private static Result run(LayerFactory layers) {
+    return run(layers, null);
+  }
+
+  /** One forward and backward; with dp, this worker's rows of the global batch, gradients summed over dp. */
+  private static Result run(LayerFactory layers, DataParallel dp) {
     Backend be = new ReferenceBackend();
+    int parts = dp == null ? 1 : dp.size();
+    int part = dp == null ? 0 : dp.index();
+    int rows = B / parts;
+    int[] ids = java.util.Arrays.copyOfRange(tokens(1), part * rows * T, (part + 1) * rows * T);
+    int[] targets = java.util.Arrays.copyOfRange(tokens(2), part * rows * T, (part + 1) * rows * T);
     try (Params params = new Params(be, 7)) {
       Gpt model = new Gpt(CFG, params, layers);
-      try (Tensor ids = be.fromInts(tokens(1), B, T); Tensor targets = be.fromInts(tokens(2), B, T);
-          Gpt.Ctx ctx = model.forward(ids, targets, B * T)) {
-        float loss = be.readScalar(ctx.lossSum) / ctx.counted;
-        model.backward(ctx, 1f / ctx.counted);
+      try (Tensor tIds = be.fromInts(ids, rows, T); Tensor tTargets = be.fromInts(targets, rows, T);
+          Gpt.Ctx ctx = model.forward(tIds, tTargets, B * T)) {
+        double lossSum = be.readScalar(ctx.lossSum);
+        model.backward(ctx, 1f / (B * T));
+        if (dp != null) {
+          lossSum = dp.allReduceScalar(lossSum, 0);
+          dp.allReduceGrads(params, 0);
+        }
         Map<String, float[]> grads = new LinkedHashMap<>();
         Map<String, int[]> shapes = new LinkedHashMap<>();
         for (Param p : params.all()) {
           grads.put(p.name(), be.read(p.grad()));
           shapes.put(p.name(), p.value().shape().toArray());
         }
-        return new Result(loss, grads, shapes);
+        return new Result((float) (lossSum / (B * T)), grads, shapes);
       }
     }
   }
@@ -101,9 +115,12 @@ class TensorParallelEquivalenceTest {
     return num / Math.max(den, floor);
   }
 
-  @ParameterizedTest(name = "layout tp{0}")
-  @ValueSource(ints = {2, 4})
-  void tensorParallelEqualsOneWorker(int tp) throws Exception {
+  @ParameterizedTest(name = "layout {0}")
+  @ValueSource(strings = {"tp2", "tp4", "dp2", "dp2xtp2"})
+  void everyLayoutEqualsOneWorker(String layout) throws Exception {
+    int dpSize = layout.startsWith("dp") ? layout.charAt(2) - '0' : 1;
+    int tpSize = layout.contains("tp") ? layout.charAt(layout.length() - 1) - '0' : 1;
+    ParallelDims mesh = new ParallelDims(dpSize, 1, tpSize, 1, 1);
     Result one = run(LayerFactory.LOCAL);
     double largest = 0;
     for (float[] g : one.grads().values()) {
@@ -112,33 +129,34 @@ class TensorParallelEquivalenceTest {
       }
     }
     double floor = 1e-3 * largest;
-    LocalFabric fabric = new LocalFabric(tp);
-    int[] ranks = new int[tp];
-    for (int r = 0; r < tp; r++) {
-      ranks[r] = r;
-    }
-    ExecutorService pool = Executors.newFixedThreadPool(tp);
+    LocalFabric fabric = new LocalFabric(mesh.world());
+    ExecutorService pool = Executors.newFixedThreadPool(mesh.world());
     List<Future<Result>> futures = new ArrayList<>();
     try {
-      for (int r = 0; r < tp; r++) {
-        Group g = new Group(fabric.transport(r), 1, ranks, Duration.ofSeconds(30));
-        futures.add(pool.submit(() -> run(new TensorParallel(g))));
+      for (int r = 0; r < mesh.world(); r++) {
+        var t = fabric.transport(r);
+        int rank = r;
+        Group tpGroup = new Group(t, mesh.groupId(Axis.TP, r), mesh.group(Axis.TP, r), Duration.ofSeconds(30));
+        Group dpGroup = new Group(t, mesh.groupId(Axis.DP, r), mesh.group(Axis.DP, r), Duration.ofSeconds(30));
+        futures.add(pool.submit(() -> run(tpSize == 1 ? LayerFactory.LOCAL : new TensorParallel(tpGroup),
+            dpSize == 1 ? null : new DataParallel(dpGroup))));
       }
-      for (int r = 0; r < tp; r++) {
+      for (int r = 0; r < mesh.world(); r++) {
         Result got = futures.get(r).get(60, TimeUnit.SECONDS);
-        assertEquals(one.loss(), got.loss(), 1e-5 * Math.abs(one.loss()), "loss on tp rank " + r);
+        int tpIndex = mesh.coord(r, Axis.TP);
+        assertEquals(one.loss(), got.loss(), 1e-5 * Math.abs(one.loss()), layout + ": loss on rank " + r);
         assertEquals(one.grads().keySet(), got.grads().keySet());
         for (String name : one.grads().keySet()) {
           int[] full = one.shapes().get(name);
           int[] mine = got.shapes().get(name);
           float[] want = one.grads().get(name);
           if (mine[0] != full[0]) { // split by rows (column-parallel weights and biases)
-            want = slice(want, full, 0, r, tp);
+            want = slice(want, full, 0, tpIndex, tpSize);
           } else if (mine.length > 1 && mine[1] != full[1]) { // split by columns (row-parallel weights)
-            want = slice(want, full, 1, r, tp);
+            want = slice(want, full, 1, tpIndex, tpSize);
           }
           double err = relErr(got.grads().get(name), want, floor);
-          assertTrue(err <= 1e-5, "tp" + tp + " rank " + r + ": gradient of " + name + " differs by " + err);
+          assertTrue(err <= 1e-5, layout + " rank " + r + ": gradient of " + name + " differs by " + err);
         }
       }
     } finally {
