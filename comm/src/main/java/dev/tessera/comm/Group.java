@@ -129,7 +129,8 @@ public final class Group {
     inFlight.clear();
   }
 
-  private static int[] evenCounts(int total, int parts) {
+  /** Segment lengths of a vector of {@code total} floats split over {@code parts} members by {@link #reduceScatter}. */
+  public static int[] evenCounts(int total, int parts) {
     int[] c = new int[parts];
     for (int i = 0; i < parts; i++) {
       c[i] = total / parts + (i < total % parts ? 1 : 0);

@@ -33,6 +33,11 @@ public final class DataParallel {
     return group.size();
   }
 
+  /** The dp group (ZeRO-1 shards the optimizer over it: {@link ZeroOneAdamW}). */
+  public Group group() {
+    return group;
+  }
+
   public int index() {
     return group.index();
   }
