@@ -17,6 +17,7 @@ public final class Params implements AutoCloseable {
   private final Backend backend;
   private final long seed;
   private final Map<String, Param> byName = new LinkedHashMap<>();
+  private final java.util.Set<String> sliced = new java.util.HashSet<>();
 
   public Params(Backend backend, long seed) {
     this.backend = backend;
@@ -65,6 +66,9 @@ public final class Params implements AutoCloseable {
     }
     int[] dims = fullDims.clone();
     dims[dim] /= parts;
+    if (parts > 1) {
+      sliced.add(name);
+    }
     int outer = sizeOf(fullDims, 0) / sizeOf(fullDims, dim); // elements before dimension dim
     int inner = sizeOf(fullDims, dim + 1); // elements after it
     int slice = dims[dim] * inner;
@@ -97,6 +101,11 @@ public final class Params implements AutoCloseable {
     Param p = new Param(name, backend.fromArray(values, dims), backend.zeros(dims), decay);
     byName.put(name, p);
     return p;
+  }
+
+  /** Whether this worker holds only a slice of the parameter (see {@link #normalSlice}). */
+  public boolean isSliced(String name) {
+    return sliced.contains(name);
   }
 
   public List<Param> all() {

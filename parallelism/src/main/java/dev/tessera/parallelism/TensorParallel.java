@@ -53,6 +53,16 @@ public final class TensorParallel implements LayerFactory {
     };
   }
 
+  /** x summed over the tp group. */
+  double sumScalar(double x) {
+    if (group.size() == 1) {
+      return x;
+    }
+    float[] v = {(float) x};
+    group.allReduce(v, step);
+    return v[0];
+  }
+
   /**
    * t = the sum of t over the group, in place: the forward of "reduce from the tp region" and the
    * backward of "copy to the tp region". Goes through host memory for now.

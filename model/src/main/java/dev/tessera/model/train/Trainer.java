@@ -3,6 +3,7 @@ package dev.tessera.model.train;
 import dev.tessera.kernels.Backend;
 import dev.tessera.kernels.Tensor;
 import dev.tessera.model.Param;
+import dev.tessera.model.Params;
 import dev.tessera.model.Rng;
 import dev.tessera.model.data.Batch;
 import dev.tessera.model.data.DataSource;
@@ -35,8 +36,15 @@ public final class Trainer implements AutoCloseable {
   private final Rng dataRng;
   private final Tensor normPart;
   private final Tensor normTotal;
+  private final Tensor normSliced;
+  private final Distribution dist;
 
   public Trainer(Gpt model, DataSource data, Options o) {
+    this(model, data, o, Distribution.ALONE);
+  }
+
+  /** A worker of a parallel layout ({@code dist}); the batch options mean the global batch. */
+  public Trainer(Gpt model, DataSource data, Options o, Distribution dist) {
     this.be = model.params().backend();
     this.model = model;
     this.data = data;
@@ -45,6 +53,8 @@ public final class Trainer implements AutoCloseable {
     this.dataRng = Rng.derive(o.seed(), "data");
     this.normPart = be.zeros(1);
     this.normTotal = be.zeros(1);
+    this.normSliced = be.zeros(1);
+    this.dist = dist;
   }
 
   public Gpt model() {
@@ -65,10 +75,15 @@ public final class Trainer implements AutoCloseable {
     long tokens = 0;
     for (int micro = 0; micro < o.gradAccum(); micro++) {
       Batch batch = data.train(dataRng, o.batchSize(), o.blockSize());
-      try (Tensor ids = be.fromInts(batch.ids(), batch.batch(), batch.block());
-          Tensor targets = be.fromInts(batch.targets(), batch.batch(), batch.block());
+      int[] rows = dist.rows(batch.batch());
+      int from = rows[0] * batch.block();
+      int to = rows[1] * batch.block();
+      try (Tensor ids = be.fromInts(java.util.Arrays.copyOfRange(batch.ids(), from, to), rows[1] - rows[0],
+          batch.block());
+          Tensor targets = be.fromInts(java.util.Arrays.copyOfRange(batch.targets(), from, to), rows[1] - rows[0],
+              batch.block());
           Gpt.Ctx ctx = model.forward(ids, targets, batch.ids().length)) {
-        double loss = be.readScalar(ctx.lossSum) / ctx.counted;
+        double loss = dist.sumOverData(be.readScalar(ctx.lossSum), step) / ctx.counted;
         if (!Double.isFinite(loss)) {
           throw new TrainingDivergedException("step " + step + ": the training loss is " + loss
               + " (micro-batch " + micro + "); lower the learning-rate or check the data");
@@ -78,7 +93,8 @@ public final class Trainer implements AutoCloseable {
         model.backward(ctx, 1f / (ctx.counted * (float) o.gradAccum()));
       }
     }
-    double norm = gradNorm();
+    dist.reduceGradients(model.params(), step);
+    double norm = gradNorm(step);
     if (!Double.isFinite(norm)) {
       throw new TrainingDivergedException("step " + step + ": the gradient norm is " + norm);
     }
@@ -94,14 +110,19 @@ public final class Trainer implements AutoCloseable {
     return new StepResult(step, lossSum / o.gradAccum(), lr, norm, tokens, (System.nanoTime() - t0) / 1e9);
   }
 
-  /** The global L2 norm of all gradients, summed on the device and read once. */
-  private double gradNorm() {
+  /**
+   * The global L2 norm of all gradients, summed on the device and read once (sliced and replicated
+   * parameters apart, for a tensor-parallel layout to combine).
+   */
+  private double gradNorm(long step) {
     be.fill(normTotal, 0f);
-    for (Param p : model.params().all()) {
+    be.fill(normSliced, 0f);
+    Params params = model.params();
+    for (Param p : params.all()) {
       be.sumSquares(normPart, p.grad());
-      be.axpy(normTotal, 1f, normPart);
+      be.axpy(params.isSliced(p.name()) ? normSliced : normTotal, 1f, normPart);
     }
-    return Math.sqrt(be.readScalar(normTotal));
+    return Math.sqrt(dist.globalSquaredNorm(be.readScalar(normSliced), be.readScalar(normTotal), step));
   }
 
   /** Mean loss over the fixed validation batches. */
@@ -152,5 +173,6 @@ public final class Trainer implements AutoCloseable {
     adam.close();
     normPart.close();
     normTotal.close();
+    normSliced.close();
   }
 }

@@ -1,0 +1,35 @@
+package dev.tessera.model.train;
+
+import dev.tessera.model.Params;
+
+/**
+ * How one worker's training step takes part in a parallel layout. The parallelism module implements
+ * it; for a worker alone ({@link #ALONE}) every method is the identity. Every worker of a layout
+ * draws the same global batches; {@link #rows} says which of their rows this worker trains on.
+ */
+public interface Distribution {
+  Distribution ALONE = new Distribution() {
+  };
+
+  /** This worker's rows [from, to) of a micro-batch of {@code rows} sequences (its data-parallel share). */
+  default int[] rows(int rows) {
+    return new int[] {0, rows};
+  }
+
+  /** x summed over the data-parallel workers (loss sums). */
+  default double sumOverData(double x, long step) {
+    return x;
+  }
+
+  /** After every micro-batch's backward: the gradients summed over the data-parallel workers. */
+  default void reduceGradients(Params params, long step) {
+  }
+
+  /**
+   * The squared norm of the whole model's gradient, from this worker's squared norms of its
+   * sharded parameters and of its replicated ones (which every tensor-parallel worker holds whole).
+   */
+  default double globalSquaredNorm(double sharded, double replicated, long step) {
+    return sharded + replicated;
+  }
+}
