@@ -126,6 +126,14 @@ final class TrainCommand implements Callable<Integer> {
   @Option(names = "--out", paramLabel = "DIR", description = "The run directory (default: runs/<time>-<data>).")
   String out;
 
+  // ---- layout
+  @Option(names = "--dp", description = "Data-parallel workers, as threads of this process; batch options mean the "
+      + "global batch (default: 1).")
+  Integer dp;
+  @Option(names = "--tp", description = "Tensor-parallel workers (heads and MLP split), as threads of this process "
+      + "(default: 1).")
+  Integer tp;
+
   /** The config keys given on the command line, with their values. */
   private Map<String, Object> givenOptions() {
     Map<String, Object> given = new LinkedHashMap<>();

@@ -48,12 +48,21 @@ public record TrainConfig(
     Integer evalBatches,
     Integer checkpointEvery,
     Integer logEvery,
-    String out) {
+    String out,
+    // layout (ranks as threads in this JVM)
+    Integer dp,
+    Integer tp) {
 
   /** True when the run trains on the built-in Markov corpus. */
   @com.fasterxml.jackson.annotation.JsonIgnore
   public boolean isBuiltin() {
     return BUILTIN.equals(data);
+  }
+
+  /** Workers of the layout (dp x tp). */
+  @com.fasterxml.jackson.annotation.JsonIgnore
+  public int workers() {
+    return dp * tp;
   }
 
   /** The value of {@code data} that selects the built-in Markov corpus. */
@@ -68,5 +77,5 @@ public record TrainConfig(
       BUILTIN, "char", 0.1, 1, 8, 0.1,
       2, 4, 64, 64, false, "layernorm", "gelu", "learned", 0, 10000f,
       3e-3f, 3e-4f, 50, 0, 0.1f, 0.9f, 0.99f, 1e-8f, 1.0f, 64, 1,
-      800, 1337L, "auto", 100, 8, 200, 25, "");
+      800, 1337L, "auto", 100, 8, 200, 25, "", 1, 1);
 }

@@ -148,7 +148,13 @@ public final class TrainConfigs {
     check(c.tokenizer().equals("char") || c.tokenizer().equals("byte"),
         "tokenizer: unknown value '" + c.tokenizer() + "'; expected one of char, byte");
     schedule(c);
-    gpt(c, c.isBuiltin() ? c.markovAlphabet() : 2);
+    GptConfig model = gpt(c, c.isBuiltin() ? c.markovAlphabet() : 2);
+    check(c.dp() >= 1 && c.tp() >= 1, "dp and tp must be at least 1, got dp=" + c.dp() + " tp=" + c.tp());
+    if (c.workers() > 1) {
+      dev.tessera.parallelism.ParallelDims.of(c.dp(), 1, c.tp(), 1, 1, c.workers(), model);
+      check(c.batchSize() % c.dp() == 0, "batch-size " + c.batchSize() + " does not split over dp=" + c.dp()
+          + "; batch options mean the global batch: use a multiple of " + c.dp());
+    }
   }
 
   static LrSchedule schedule(TrainConfig c) {

@@ -27,7 +27,7 @@ import org.apache.logging.log4j.LogManager;
 import org.apache.logging.log4j.Logger;
 
 /**
- * One training run on one worker, in a run directory: config.yaml, train.log, metrics.csv,
+ * One training run on one worker (or a layout of workers as threads: {@link LayoutRun}), in a run directory: config.yaml, train.log, metrics.csv,
  * checkpoints/, loss.png and report.md. {@link #start} begins a run; {@link #resume} continues one
  * from its newest good checkpoint, bit-identically.
  */
@@ -111,6 +111,9 @@ public final class TrainRun {
   }
 
   private static Result run(Path dir, TrainConfig cfg, DataSource data, boolean resume) {
+    if (cfg.workers() > 1) {
+      return LayoutRun.run(dir, cfg, data, resume);
+    }
     boolean tty = System.console() != null;
     GptConfig gpt = TrainConfigs.gpt(cfg, data.tokenizer().vocabSize());
     try (RunLog log = new RunLog(dir.resolve("train.log"), !tty);
@@ -140,7 +143,12 @@ public final class TrainRun {
     }
   }
 
-  private static Result loop(Path dir, TrainConfig cfg, DataSource data, Trainer trainer, Metrics metrics,
+  /** Whether step {@code done} of {@code cfg} evaluates (every rank of a layout must agree). */
+  static boolean evaluates(TrainConfig cfg, int done) {
+    return done == cfg.steps() || (cfg.evalEvery() > 0 && done % cfg.evalEvery() == 0);
+  }
+
+  static Result loop(Path dir, TrainConfig cfg, DataSource data, Trainer trainer, Metrics metrics,
       String device, long paramCount, boolean tty) throws IOException {
     double[] baselines = trainer.baselines().orElse(null);
     if (baselines != null) {
@@ -166,7 +174,7 @@ public final class TrainRun {
         int done = trainer.stepsDone();
         boolean last = done == cfg.steps();
         double val = Double.NaN;
-        if (last || (cfg.evalEvery() > 0 && done % cfg.evalEvery() == 0)) {
+        if (evaluates(cfg, done)) {
           val = trainer.evaluate();
           valLoss = val;
         }
@@ -181,7 +189,7 @@ public final class TrainRun {
           bar.stepTo(done);
           bar.setExtraMessage(String.format(Locale.ROOT, "loss %.4f %,.0f tok/s", r.loss(), tokens / seconds));
         }
-        if (last || (cfg.checkpointEvery() > 0 && done % cfg.checkpointEvery() == 0)) {
+        if (cfg.tp() == 1 && (last || (cfg.checkpointEvery() > 0 && done % cfg.checkpointEvery() == 0))) {
           lastCheckpoint = Checkpoints.write(dir, trainer, data.tokenizer().spec()).toString();
           LOG.info("checkpoint: {}", lastCheckpoint);
         }

@@ -1,0 +1,93 @@
+package dev.tessera.coordinator.run;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code tessera train --dp --tp} with workers as threads: layouts dp2, tp2 and dp2 x tp2 give the
+ * single worker's training and validation losses (1e-5), on the plain-Java reference device.
+ */
+class LayoutRunTest {
+  @TempDir
+  Path tmp;
+
+  private Map<String, Object> small(Path out, int dp, int tp) {
+    Map<String, Object> o = new HashMap<>();
+    o.put("out", out.toString());
+    o.put("steps", 4);
+    o.put("n-layer", 1);
+    o.put("n-embd", 32);
+    o.put("n-head", 2);
+    o.put("block-size", 16);
+    o.put("batch-size", 4);
+    o.put("eval-every", 2);
+    o.put("eval-batches", 2);
+    o.put("learning-rate", 1e-3f);
+    o.put("device", "reference");
+    o.put("dp", dp);
+    o.put("tp", tp);
+    return o;
+  }
+
+  private static double[][] losses(Path run) throws Exception {
+    List<String> rows = Files.readAllLines(run.resolve("metrics.csv"));
+    double[][] out = new double[rows.size() - 1][];
+    for (int i = 1; i < rows.size(); i++) {
+      String[] f = rows.get(i).split(",", -1);
+      out[i - 1] = new double[] {Double.parseDouble(f[1]), f[2].isEmpty() ? Double.NaN : Double.parseDouble(f[2]),
+          Double.parseDouble(f[4])};
+    }
+    return out;
+  }
+
+  @Test
+  void everyLayoutTrainsLikeOneWorker() throws Exception {
+    TrainRun.start(TrainConfigs.resolve(null, small(tmp.resolve("one"), 1, 1)));
+    double[][] one = losses(tmp.resolve("one"));
+    for (int[] layout : new int[][] {{2, 1}, {1, 2}, {2, 2}}) {
+      Path out = tmp.resolve("dp" + layout[0] + "tp" + layout[1]);
+      TrainRun.Result r = TrainRun.start(TrainConfigs.resolve(null, small(out, layout[0], layout[1])));
+      double[][] got = losses(out);
+      assertEquals(one.length, got.length);
+      for (int s = 0; s < one.length; s++) {
+        for (int k = 0; k < 3; k++) { // train loss, val loss, grad norm
+          if (Double.isNaN(one[s][k])) {
+            assertTrue(Double.isNaN(got[s][k]));
+          } else {
+            assertEquals(one[s][k], got[s][k], 1e-5 * Math.abs(one[s][k]), out + " step " + s + " column " + k);
+          }
+        }
+      }
+      String log = Files.readString(out.resolve("train.log"));
+      assertTrue(log.contains("layout: dp=" + layout[0] + " pp=1 tp=" + layout[1]), log);
+      boolean checkpoints = Files.exists(out.resolve("checkpoints"));
+      assertEquals(layout[1] == 1, checkpoints, "checkpoints only without tp");
+      if (layout[1] > 1) {
+        assertTrue(log.contains("keep no checkpoint yet"), log);
+      }
+      assertTrue(r.valLoss() > 0);
+    }
+  }
+
+  @Test
+  void impossibleLayoutsAreRefusedBeforeAnythingIsWritten() {
+    Path out = tmp.resolve("bad");
+    IllegalArgumentException heads = assertThrows(IllegalArgumentException.class,
+        () -> TrainConfigs.resolve(null, small(out, 1, 4)));
+    assertTrue(heads.getMessage().contains("tp=4 does not divide the 2 attention heads"), heads.getMessage());
+    Map<String, Object> o = small(out, 3, 1);
+    IllegalArgumentException batch = assertThrows(IllegalArgumentException.class, () -> TrainConfigs.resolve(null, o));
+    assertTrue(batch.getMessage().contains("batch-size 4 does not split over dp=3"), batch.getMessage());
+    assertFalse(Files.exists(out));
+  }
+}
