@@ -133,6 +133,9 @@ final class TrainCommand implements Callable<Integer> {
   @Option(names = "--tp", description = "Tensor-parallel workers (heads and MLP split), as threads of this process "
       + "(default: 1).")
   Integer tp;
+  @Option(names = "--dp-codec", description = "How data-parallel gradients travel: fp32 (exact), bf16, int8, fp8, "
+      + "onebit or topk[:FRACTION], the lossy ones with error feedback (default: fp32).")
+  String dpCodec;
 
   /** The config keys given on the command line, with their values. */
   private Map<String, Object> givenOptions() {

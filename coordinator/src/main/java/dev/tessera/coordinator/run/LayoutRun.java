@@ -62,7 +62,8 @@ final class LayoutRun {
     TensorParallel tp = mesh.tp() == 1 ? null
         : new TensorParallel(new Group(t, mesh.groupId(Axis.TP, r), mesh.group(Axis.TP, r), TIMEOUT));
     DataParallel dp = mesh.dp() == 1 ? null
-        : new DataParallel(new Group(t, mesh.groupId(Axis.DP, r), mesh.group(Axis.DP, r), TIMEOUT));
+        : new DataParallel(new Group(t, mesh.groupId(Axis.DP, r), mesh.group(Axis.DP, r), TIMEOUT),
+            dev.tessera.comm.Codecs.byName(cfg.dpCodec()));
     Backend be = Backends.create(Backends.requested(cfg.device()));
     Params params = new Params(be, cfg.seed());
     Trainer trainer = new Trainer(new Gpt(gpt, params, tp == null ? LayerFactory.LOCAL : tp), data,
@@ -100,7 +101,8 @@ final class LayoutRun {
       Rank zero = built.get(0);
       LOG.info("run directory: {}", dir.toAbsolutePath());
       LOG.info("data: {}", data.describe());
-      LOG.info("layout: {} ({} workers as threads of this process)", mesh, mesh.world());
+      LOG.info("layout: {} ({} workers as threads of this process){}", mesh, mesh.world(),
+          mesh.dp() > 1 ? ", data-parallel gradients as " + cfg.dpCodec() : "");
       LOG.info("device: {} (one backend per worker)", zero.be().describe());
       long count = fullCount(zero.params(), mesh.tp());
       LOG.info("model: {} parameters", String.format(Locale.ROOT, "%,d", count));

@@ -150,6 +150,11 @@ public final class TrainConfigs {
     schedule(c);
     GptConfig model = gpt(c, c.isBuiltin() ? c.markovAlphabet() : 2);
     check(c.dp() >= 1 && c.tp() >= 1, "dp and tp must be at least 1, got dp=" + c.dp() + " tp=" + c.tp());
+    try {
+      dev.tessera.comm.Codecs.byName(c.dpCodec());
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException("dp-codec: " + e.getMessage(), e);
+    }
     if (c.workers() > 1) {
       dev.tessera.parallelism.ParallelDims.of(c.dp(), 1, c.tp(), 1, 1, c.workers(), model);
       check(c.batchSize() % c.dp() == 0, "batch-size " + c.batchSize() + " does not split over dp=" + c.dp()
