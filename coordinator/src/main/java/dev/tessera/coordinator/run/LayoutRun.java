@@ -91,9 +91,9 @@ final class LayoutRun {
     LocalFabric fabric = new LocalFabric(mesh.world());
     ExecutorService pool = Executors.newFixedThreadPool(mesh.world());
     List<Future<?>> others = new ArrayList<>();
+    List<Rank> built = new ArrayList<>();
     try (RunLog log = new RunLog(dir.resolve("train.log"), !tty)) {
       // Built one after another: opening OpenCL devices from several threads at once crashed pocl.
-      List<Rank> built = new ArrayList<>();
       for (int r = 0; r < mesh.world(); r++) {
         DataSource own = r == 0 ? data : TrainRun.dataSource(cfg); // one data source per thread
         built.add(build(cfg, gpt, mesh, fabric, r, own));
@@ -149,14 +149,24 @@ final class LayoutRun {
       for (Future<?> f : others) {
         get(f);
       }
-      for (Rank r : built) {
-        r.close();
-      }
       return result;
     } catch (IOException e) {
       throw new UncheckedIOException(e.getMessage(), e);
     } finally {
       pool.shutdownNow();
+      try {
+        // Backends are closed only once no worker can still be using one.
+        if (pool.awaitTermination(TIMEOUT.toSeconds(), java.util.concurrent.TimeUnit.SECONDS)) {
+          for (Rank r : built) {
+            r.close();
+          }
+        } else {
+          LOG.warn("workers did not stop within {} s; their backends are left to the process exit",
+              TIMEOUT.toSeconds());
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
     }
   }
 

@@ -53,6 +53,14 @@ public final class OpenClBackend extends BackendBase {
   private static final org.apache.logging.log4j.Logger LOG =
       org.apache.logging.log4j.LogManager.getLogger(OpenClBackend.class);
 
+  /**
+   * Held around every call into Aparapi (launches, puts, gets, disposal). Aparapi's native side calls
+   * JNI while it holds arrays "critical", which is only safe with one caller at a time: with two
+   * backends launching from two threads (workers of a layout) the JVM heap was corrupted and the
+   * garbage collector crashed.
+   */
+  static final Object APARAPI = new Object();
+
   /** Elements an arena may hold: its size in bytes must fit Aparapi's 32-bit byte count. */
   static final long MAX_ARENA_ELEMENTS = (1L << 29) - 64;
 
@@ -112,10 +120,12 @@ public final class OpenClBackend extends BackendBase {
     kernel.istage = new int[STAGE];
     kernel.stageSmall = new float[SMALL_STAGE];
     kernel.istageSmall = new int[SMALL_STAGE];
-    launch(Op.NOP, 1); // compiles the kernel and creates the device buffers
-    kernel.put(kernel.mem).put(kernel.imem).put(kernel.stage).put(kernel.istage).put(kernel.stageSmall)
-        .put(kernel.istageSmall).put(kernel.fa);
-    launch(Op.NOP, 1); // applies those puts now (see grow)
+    synchronized (APARAPI) {
+      launch(Op.NOP, 1); // compiles the kernel and creates the device buffers
+      kernel.put(kernel.mem).put(kernel.imem).put(kernel.stage).put(kernel.istage).put(kernel.stageSmall)
+          .put(kernel.istageSmall).put(kernel.fa);
+      launch(Op.NOP, 1); // applies those puts now (see grow)
+    }
     int maxGroup = maxWorkGroupSize();
     int tileItems = gpuKernel ? GpuMatmulKernelBase.GPU_ITEMS : MatmulKernelBase.TILE_COLS;
     if (maxGroup < tileItems) {
@@ -226,36 +236,38 @@ public final class OpenClBackend extends BackendBase {
   }
 
   void execute(int op, Range range) {
-    if (broken) {
-      throw new IllegalStateException("OpenCL backend on " + device.getName() + " failed earlier and cannot be used");
-    }
-    try {
-      // Aparapi keeps device preferences per kernel class, not per object: pin ours again in case
-      // another backend (another device) or a failed launch changed them.
-      KernelManager.instance().setPreferredDevices(kernel, pinned);
-      long t0 = profile != null ? System.nanoTime() : 0;
-      // The arguments travel as two small arrays (see KernelArgs); Aparapi applies the puts at this launch.
-      if (kernel.pack()) {
-        kernel.put(kernel.fa);
+    synchronized (APARAPI) {
+      if (broken) {
+        throw new IllegalStateException("OpenCL backend on " + device.getName() + " failed earlier and cannot be used");
       }
-      kernel.put(kernel.ia);
-      kernel.execute(range);
-      if (profile != null) {
-        profile.add(op, System.nanoTime() - t0);
+      try {
+        // Aparapi keeps device preferences per kernel class, not per object: pin ours again in case
+        // another backend (another device) or a failed launch changed them.
+        KernelManager.instance().setPreferredDevices(kernel, pinned);
+        long t0 = profile != null ? System.nanoTime() : 0;
+        // The arguments travel as two small arrays (see KernelArgs); Aparapi applies the puts at this launch.
+        if (kernel.pack()) {
+          kernel.put(kernel.fa);
+        }
+        kernel.put(kernel.ia);
+        kernel.execute(range);
+        if (profile != null) {
+          profile.add(op, System.nanoTime() - t0);
+        }
+      } catch (AssertionError | RuntimeException e) {
+        // With a device-bound range Aparapi reports a failed launch this way instead of falling back.
+        broken = true;
+        throw new DeviceUnavailableException("op " + op + " failed to run on OpenCL device '" + device.getName().trim()
+            + "' (" + e.getMessage() + "); run with -Dcom.aparapi.enableShowGeneratedOpenCL=true and check the log", e);
       }
-    } catch (AssertionError | RuntimeException e) {
-      // With a device-bound range Aparapi reports a failed launch this way instead of falling back.
-      broken = true;
-      throw new DeviceUnavailableException("op " + op + " failed to run on OpenCL device '" + device.getName().trim()
-          + "' (" + e.getMessage() + "); run with -Dcom.aparapi.enableShowGeneratedOpenCL=true and check the log", e);
-    }
-    launches++;
-    Device ran = kernel.getTargetDevice();
-    if (ran != device && !device.equals(ran)) {
-      broken = true;
-      throw new DeviceUnavailableException("Aparapi ran op " + op + " on " + ran + " instead of OpenCL device '"
-          + device.getName().trim() + "' (it falls back silently when a kernel fails to build or launch); "
-          + "run with -Dcom.aparapi.enableShowGeneratedOpenCL=true and check the log for the cause");
+      launches++;
+      Device ran = kernel.getTargetDevice();
+      if (ran != device && !device.equals(ran)) {
+        broken = true;
+        throw new DeviceUnavailableException("Aparapi ran op " + op + " on " + ran + " instead of OpenCL device '"
+            + device.getName().trim() + "' (it falls back silently when a kernel fails to build or launch); "
+            + "run with -Dcom.aparapi.enableShowGeneratedOpenCL=true and check the log for the cause");
+      }
     }
   }
 
@@ -289,35 +301,37 @@ public final class OpenClBackend extends BackendBase {
 
   /** Enlarges an arena: the device copy comes to the host, moves to a bigger array and goes back. */
   private void grow(DType dtype, int needed) {
-    DeviceArena arena = dtype == DType.F32 ? floats : ints;
-    long want = Math.max(2L * arena.capacity(), (long) arena.capacity() + DeviceArena.aligned(needed));
-    // Aparapi's native side sizes buffers in a 32-bit int of bytes: an arena of 2 GiB or more fails
-    // to allocate ("clCreateBuffer failed out of host memory"), so one arena stays below 2^29 floats.
-    long limit = Math.min(MAX_ARENA_ELEMENTS, device.getMaxMemAllocSize() / 4);
-    if (want > limit) {
-      want = limit;
-      if (want < (long) arena.capacity() + DeviceArena.aligned(needed)) {
-        throw new DeviceUnavailableException("out of device memory on " + device.getName().trim() + ": " + arena
-            + "; need " + needed + " more elements, one buffer may hold at most " + limit);
+    synchronized (APARAPI) {
+      DeviceArena arena = dtype == DType.F32 ? floats : ints;
+      long want = Math.max(2L * arena.capacity(), (long) arena.capacity() + DeviceArena.aligned(needed));
+      // Aparapi's native side sizes buffers in a 32-bit int of bytes: an arena of 2 GiB or more fails
+      // to allocate ("clCreateBuffer failed out of host memory"), so one arena stays below 2^29 floats.
+      long limit = Math.min(MAX_ARENA_ELEMENTS, device.getMaxMemAllocSize() / 4);
+      if (want > limit) {
+        want = limit;
+        if (want < (long) arena.capacity() + DeviceArena.aligned(needed)) {
+          throw new DeviceUnavailableException("out of device memory on " + device.getName().trim() + ": " + arena
+              + "; need " + needed + " more elements, one buffer may hold at most " + limit);
+        }
       }
-    }
-    // Aparapi matches a put() against the arrays bound at the last launch and applies it at the next
-    // one. A put() of the new array before it is bound would be applied a launch late, overwriting
-    // the device copy with a stale host one. So: bind the new array with a launch, then put it and
-    // apply the put at once with another.
-    if (dtype == DType.F32) {
-      kernel.get(kernel.mem);
-      kernel.mem = Arrays.copyOf(kernel.mem, (int) want);
+      // Aparapi matches a put() against the arrays bound at the last launch and applies it at the next
+      // one. A put() of the new array before it is bound would be applied a launch late, overwriting
+      // the device copy with a stale host one. So: bind the new array with a launch, then put it and
+      // apply the put at once with another.
+      if (dtype == DType.F32) {
+        kernel.get(kernel.mem);
+        kernel.mem = Arrays.copyOf(kernel.mem, (int) want);
+        launch(Op.NOP, 1);
+        kernel.put(kernel.mem);
+      } else {
+        kernel.get(kernel.imem);
+        kernel.imem = Arrays.copyOf(kernel.imem, (int) want);
+        launch(Op.NOP, 1);
+        kernel.put(kernel.imem);
+      }
       launch(Op.NOP, 1);
-      kernel.put(kernel.mem);
-    } else {
-      kernel.get(kernel.imem);
-      kernel.imem = Arrays.copyOf(kernel.imem, (int) want);
-      launch(Op.NOP, 1);
-      kernel.put(kernel.imem);
+      arena.grow((int) want);
     }
-    launch(Op.NOP, 1);
-    arena.grow((int) want);
   }
 
   static int off(Tensor t) {
@@ -339,74 +353,82 @@ public final class OpenClBackend extends BackendBase {
 
   @Override
   protected void doWrite(Tensor dst, float[] src) {
-    if (src.length <= SMALL_STAGE) {
-      System.arraycopy(src, 0, kernel.stageSmall, 0, src.length);
-      kernel.put(kernel.stageSmall);
-      bytesToDevice += 4L * SMALL_STAGE;
-      stage(Op.STAGE_IN, off(dst), src.length, true);
-      return;
+    synchronized (APARAPI) {
+      if (src.length <= SMALL_STAGE) {
+        System.arraycopy(src, 0, kernel.stageSmall, 0, src.length);
+        kernel.put(kernel.stageSmall);
+        bytesToDevice += 4L * SMALL_STAGE;
+        stage(Op.STAGE_IN, off(dst), src.length, true);
+        return;
+      }
+      inChunks(src.length, (done, len) -> {
+        System.arraycopy(src, done, kernel.stage, 0, len);
+        kernel.put(kernel.stage);
+        bytesToDevice += 4L * STAGE;
+        stage(Op.STAGE_IN, off(dst) + done, len, false);
+      });
     }
-    inChunks(src.length, (done, len) -> {
-      System.arraycopy(src, done, kernel.stage, 0, len);
-      kernel.put(kernel.stage);
-      bytesToDevice += 4L * STAGE;
-      stage(Op.STAGE_IN, off(dst) + done, len, false);
-    });
   }
 
   @Override
   protected void doWriteInts(Tensor dst, int[] src) {
-    if (src.length <= SMALL_STAGE) {
-      System.arraycopy(src, 0, kernel.istageSmall, 0, src.length);
-      kernel.put(kernel.istageSmall);
-      bytesToDevice += 4L * SMALL_STAGE;
-      stage(Op.STAGE_IN_INT, off(dst), src.length, true);
-      return;
+    synchronized (APARAPI) {
+      if (src.length <= SMALL_STAGE) {
+        System.arraycopy(src, 0, kernel.istageSmall, 0, src.length);
+        kernel.put(kernel.istageSmall);
+        bytesToDevice += 4L * SMALL_STAGE;
+        stage(Op.STAGE_IN_INT, off(dst), src.length, true);
+        return;
+      }
+      inChunks(src.length, (done, len) -> {
+        System.arraycopy(src, done, kernel.istage, 0, len);
+        kernel.put(kernel.istage);
+        bytesToDevice += 4L * STAGE;
+        stage(Op.STAGE_IN_INT, off(dst) + done, len, false);
+      });
     }
-    inChunks(src.length, (done, len) -> {
-      System.arraycopy(src, done, kernel.istage, 0, len);
-      kernel.put(kernel.istage);
-      bytesToDevice += 4L * STAGE;
-      stage(Op.STAGE_IN_INT, off(dst) + done, len, false);
-    });
   }
 
   @Override
   protected float[] doRead(Tensor src) {
-    float[] out = new float[src.size()];
-    if (out.length <= SMALL_STAGE) {
-      stage(Op.STAGE_OUT, off(src), out.length, true);
-      kernel.get(kernel.stageSmall);
-      bytesToHost += 4L * SMALL_STAGE;
-      System.arraycopy(kernel.stageSmall, 0, out, 0, out.length);
+    synchronized (APARAPI) {
+      float[] out = new float[src.size()];
+      if (out.length <= SMALL_STAGE) {
+        stage(Op.STAGE_OUT, off(src), out.length, true);
+        kernel.get(kernel.stageSmall);
+        bytesToHost += 4L * SMALL_STAGE;
+        System.arraycopy(kernel.stageSmall, 0, out, 0, out.length);
+        return out;
+      }
+      inChunks(out.length, (done, len) -> {
+        stage(Op.STAGE_OUT, off(src) + done, len, false);
+        kernel.get(kernel.stage);
+        bytesToHost += 4L * STAGE;
+        System.arraycopy(kernel.stage, 0, out, done, len);
+      });
       return out;
     }
-    inChunks(out.length, (done, len) -> {
-      stage(Op.STAGE_OUT, off(src) + done, len, false);
-      kernel.get(kernel.stage);
-      bytesToHost += 4L * STAGE;
-      System.arraycopy(kernel.stage, 0, out, done, len);
-    });
-    return out;
   }
 
   @Override
   protected int[] doReadInts(Tensor src) {
-    int[] out = new int[src.size()];
-    if (out.length <= SMALL_STAGE) {
-      stage(Op.STAGE_OUT_INT, off(src), out.length, true);
-      kernel.get(kernel.istageSmall);
-      bytesToHost += 4L * SMALL_STAGE;
-      System.arraycopy(kernel.istageSmall, 0, out, 0, out.length);
+    synchronized (APARAPI) {
+      int[] out = new int[src.size()];
+      if (out.length <= SMALL_STAGE) {
+        stage(Op.STAGE_OUT_INT, off(src), out.length, true);
+        kernel.get(kernel.istageSmall);
+        bytesToHost += 4L * SMALL_STAGE;
+        System.arraycopy(kernel.istageSmall, 0, out, 0, out.length);
+        return out;
+      }
+      inChunks(out.length, (done, len) -> {
+        stage(Op.STAGE_OUT_INT, off(src) + done, len, false);
+        kernel.get(kernel.istage);
+        bytesToHost += 4L * STAGE;
+        System.arraycopy(kernel.istage, 0, out, done, len);
+      });
       return out;
     }
-    inChunks(out.length, (done, len) -> {
-      stage(Op.STAGE_OUT_INT, off(src) + done, len, false);
-      kernel.get(kernel.istage);
-      bytesToHost += 4L * STAGE;
-      System.arraycopy(kernel.istage, 0, out, done, len);
-    });
-    return out;
   }
 
   /** A staging launch: elements [offset, offset + len) of an arena to or from a staging buffer. */
@@ -444,7 +466,9 @@ public final class OpenClBackend extends BackendBase {
     if (profile != null) {
       System.err.println(profile.report());
     }
-    kernel.dispose();
+    synchronized (APARAPI) {
+      kernel.dispose();
+    }
   }
 
   // ---- matmul -----------------------------------------------------------------------------------
