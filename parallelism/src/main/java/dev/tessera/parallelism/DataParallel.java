@@ -16,6 +16,7 @@ import dev.tessera.model.Params;
 public final class DataParallel {
   private final Group group;
   private final Codec codec;
+  private final int exactSteps;
   private final ErrorFeedback feedback = new ErrorFeedback();
 
   /** Uncompressed (fp32) data parallelism. */
@@ -25,8 +26,14 @@ public final class DataParallel {
 
   /** @param codec null or fp32 for exact sums, else a lossy codec used with error feedback */
   public DataParallel(Group group, Codec codec) {
+    this(group, codec, 0);
+  }
+
+  /** @param exactSteps steps summed exactly before the codec takes over (a warm-up, as 1-bit Adam and DGC do) */
+  public DataParallel(Group group, Codec codec, int exactSteps) {
     this.group = group;
     this.codec = codec;
+    this.exactSteps = exactSteps;
   }
 
   public int size() {
@@ -59,7 +66,7 @@ public final class DataParallel {
       System.arraycopy(g, 0, flat, off, g.length);
       off += g.length;
     }
-    if (codec == null || codec.lossless()) {
+    if (codec == null || codec.lossless() || step < exactSteps) {
       group.allReduce(flat, step);
     } else {
       group.allReduceCompressed(flat, "grads", codec, feedback, step);

@@ -136,6 +136,9 @@ final class TrainCommand implements Callable<Integer> {
   @Option(names = "--dp-codec", description = "How data-parallel gradients travel: fp32 (exact), bf16, int8, fp8, "
       + "onebit or topk[:FRACTION], the lossy ones with error feedback (default: fp32).")
   String dpCodec;
+  @Option(names = "--dp-exact-steps", description = "Steps whose data-parallel gradients travel exactly before "
+      + "--dp-codec takes over (default: 0).")
+  Integer dpExactSteps;
 
   /** The config keys given on the command line, with their values. */
   private Map<String, Object> givenOptions() {

@@ -150,6 +150,7 @@ public final class TrainConfigs {
     schedule(c);
     GptConfig model = gpt(c, c.isBuiltin() ? c.markovAlphabet() : 2);
     check(c.dp() >= 1 && c.tp() >= 1, "dp and tp must be at least 1, got dp=" + c.dp() + " tp=" + c.tp());
+    check(c.dpExactSteps() >= 0, "dp-exact-steps must not be negative, got " + c.dpExactSteps());
     try {
       dev.tessera.comm.Codecs.byName(c.dpCodec());
     } catch (IllegalArgumentException e) {
