@@ -47,8 +47,8 @@ final class Report {
           + "from ln(alphabet) to the optimum covered).%n", s.valLoss() - b[0], 100 * (b[2] - s.valLoss())
           / (b[2] - b[0])));
     }
-    md.append("\n![loss](loss.png)\n\nFiles: `config.yaml` (the resolved config), `metrics.csv`, `train.log`, "
-        + "`checkpoints/`.\n");
+    md.append("\n![loss](loss.png)\n\nFiles: `config.yaml` (the resolved config), `metrics.csv`, `train.log`"
+        + ("none".equals(s.lastCheckpoint()) ? " (no checkpoint was kept).\n" : ", `checkpoints/`.\n"));
     Files.writeString(file, md.toString(), StandardCharsets.UTF_8);
   }
 
