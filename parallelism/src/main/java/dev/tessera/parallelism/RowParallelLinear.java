@@ -1,11 +1,10 @@
 package dev.tessera.parallelism;
 
 import dev.tessera.kernels.Backend;
-import dev.tessera.kernels.DType;
-import dev.tessera.kernels.Shape;
 import dev.tessera.kernels.Tensor;
 import dev.tessera.model.Param;
 import dev.tessera.model.Params;
+import dev.tessera.model.layers.Linear;
 import dev.tessera.model.layers.LinearLayer;
 
 /**
@@ -34,10 +33,7 @@ final class RowParallelLinear implements LinearLayer {
 
   @Override
   public Tensor forward(Tensor x) {
-    int[] dims = x.shape().toArray();
-    dims[dims.length - 1] = out;
-    Tensor y = be.empty(DType.F32, Shape.of(dims));
-    be.matmul(y, x, weight.value(), false, true);
+    Tensor y = Linear.project(be, x, weight.value(), out);
     tp.allReduce(be, y);
     if (bias != null) {
       be.addBias(y, y, bias.value());

@@ -23,13 +23,19 @@ public final class Linear implements LinearLayer {
 
   @Override
   public Tensor forward(Tensor x) {
-    int[] dims = x.shape().toArray();
-    dims[dims.length - 1] = out;
-    Tensor y = be.empty(DType.F32, Shape.of(dims)); // the matmul overwrites it
-    be.matmul(y, x, weight.value(), false, true);
+    Tensor y = project(be, x, weight.value(), out);
     if (bias != null) {
       be.addBias(y, y, bias.value());
     }
+    return y;
+  }
+
+  /** y = x W^T for W [out, in] (a new tensor, x [..., in] -> y [..., out]); the bias is the caller's. */
+  public static Tensor project(Backend be, Tensor x, Tensor weight, int out) {
+    int[] dims = x.shape().toArray();
+    dims[dims.length - 1] = out;
+    Tensor y = be.empty(DType.F32, Shape.of(dims)); // the matmul overwrites it
+    be.matmul(y, x, weight, false, true);
     return y;
   }
 
