@@ -338,96 +338,63 @@ public final class OpenClBackend extends BackendBase {
     return t == null ? 0 : ((DeviceTensor) t).offset;
   }
 
-  /** Body of a host transfer: moves elements [done, done + len) of one tensor through a staging buffer. */
-  @FunctionalInterface
-  private interface Chunk {
-    void move(int done, int len);
-  }
-
-  /** Splits a transfer of {@code total} elements into staging-buffer-sized chunks. */
-  private static void inChunks(int total, Chunk chunk) {
-    for (int done = 0; done < total; done += STAGE) {
-      chunk.move(done, Math.min(STAGE, total - done));
-    }
-  }
-
   @Override
   protected void doWrite(Tensor dst, float[] src) {
-    synchronized (APARAPI) {
-      if (src.length <= SMALL_STAGE) {
-        System.arraycopy(src, 0, kernel.stageSmall, 0, src.length);
-        kernel.put(kernel.stageSmall);
-        bytesToDevice += 4L * SMALL_STAGE;
-        stage(Op.STAGE_IN, off(dst), src.length, true);
-        return;
-      }
-      inChunks(src.length, (done, len) -> {
-        System.arraycopy(src, done, kernel.stage, 0, len);
-        kernel.put(kernel.stage);
-        bytesToDevice += 4L * STAGE;
-        stage(Op.STAGE_IN, off(dst) + done, len, false);
-      });
-    }
+    transfer(dst, src, src.length, true, false);
   }
 
   @Override
   protected void doWriteInts(Tensor dst, int[] src) {
-    synchronized (APARAPI) {
-      if (src.length <= SMALL_STAGE) {
-        System.arraycopy(src, 0, kernel.istageSmall, 0, src.length);
-        kernel.put(kernel.istageSmall);
-        bytesToDevice += 4L * SMALL_STAGE;
-        stage(Op.STAGE_IN_INT, off(dst), src.length, true);
-        return;
-      }
-      inChunks(src.length, (done, len) -> {
-        System.arraycopy(src, done, kernel.istage, 0, len);
-        kernel.put(kernel.istage);
-        bytesToDevice += 4L * STAGE;
-        stage(Op.STAGE_IN_INT, off(dst) + done, len, false);
-      });
-    }
+    transfer(dst, src, src.length, true, true);
   }
 
   @Override
   protected float[] doRead(Tensor src) {
-    synchronized (APARAPI) {
-      float[] out = new float[src.size()];
-      if (out.length <= SMALL_STAGE) {
-        stage(Op.STAGE_OUT, off(src), out.length, true);
-        kernel.get(kernel.stageSmall);
-        bytesToHost += 4L * SMALL_STAGE;
-        System.arraycopy(kernel.stageSmall, 0, out, 0, out.length);
-        return out;
-      }
-      inChunks(out.length, (done, len) -> {
-        stage(Op.STAGE_OUT, off(src) + done, len, false);
-        kernel.get(kernel.stage);
-        bytesToHost += 4L * STAGE;
-        System.arraycopy(kernel.stage, 0, out, done, len);
-      });
-      return out;
-    }
+    float[] out = new float[src.size()];
+    transfer(src, out, out.length, false, false);
+    return out;
   }
 
   @Override
   protected int[] doReadInts(Tensor src) {
+    int[] out = new int[src.size()];
+    transfer(src, out, out.length, false, true);
+    return out;
+  }
+
+  /**
+   * Moves {@code length} elements between tensor {@code t} and {@code host} (a float[] or an int[])
+   * through a staging buffer: the small one for transfers that fit it (Aparapi moves whole arrays),
+   * else the 4 MiB one, chunk by chunk.
+   */
+  private void transfer(Tensor t, Object host, int length, boolean toDevice, boolean ints) {
     synchronized (APARAPI) {
-      int[] out = new int[src.size()];
-      if (out.length <= SMALL_STAGE) {
-        stage(Op.STAGE_OUT_INT, off(src), out.length, true);
-        kernel.get(kernel.istageSmall);
-        bytesToHost += 4L * SMALL_STAGE;
-        System.arraycopy(kernel.istageSmall, 0, out, 0, out.length);
-        return out;
+      boolean small = length <= SMALL_STAGE;
+      int chunk = small ? SMALL_STAGE : STAGE;
+      Object buf = ints ? (small ? kernel.istageSmall : kernel.istage) : (small ? kernel.stageSmall : kernel.stage);
+      int op = toDevice ? (ints ? Op.STAGE_IN_INT : Op.STAGE_IN) : (ints ? Op.STAGE_OUT_INT : Op.STAGE_OUT);
+      for (int done = 0; done < length; done += chunk) {
+        int len = Math.min(chunk, length - done);
+        if (toDevice) {
+          System.arraycopy(host, done, buf, 0, len);
+          if (buf instanceof float[] f) {
+            kernel.put(f);
+          } else {
+            kernel.put((int[]) buf);
+          }
+          bytesToDevice += 4L * chunk;
+          stage(op, off(t) + done, len, small);
+        } else {
+          stage(op, off(t) + done, len, small);
+          if (buf instanceof float[] f) {
+            kernel.get(f);
+          } else {
+            kernel.get((int[]) buf);
+          }
+          bytesToHost += 4L * chunk;
+          System.arraycopy(buf, 0, host, done, len);
+        }
       }
-      inChunks(out.length, (done, len) -> {
-        stage(Op.STAGE_OUT_INT, off(src) + done, len, false);
-        kernel.get(kernel.istage);
-        bytesToHost += 4L * STAGE;
-        System.arraycopy(kernel.istage, 0, out, done, len);
-      });
-      return out;
     }
   }
 
