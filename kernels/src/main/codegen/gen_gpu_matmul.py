@@ -15,13 +15,12 @@ import pathlib
 
 from kernel_args import add_prologues
 
-TILE = 128     # rows and columns of C per work-group
+TILE = 128     # rows and columns of C per work-group (the large tile)
+SMALL = 64     # the small tile: the default GPU kernel has only this one (fewer registers for every op)
 KT = 16        # k-tile depth held in local memory
 SIDE = 16      # work-items per side: 16 x 16 = 256 per work-group
-PER = TILE // SIDE  # 8 rows and 8 columns of C per work-item
-PITCH = TILE + 1    # local row pitch: 129 spreads the transposing stores over the banks
 ITEMS = SIDE * SIDE
-LOADS = TILE * KT // ITEMS  # tile elements each work-item loads per operand and k tile
+PITCH = TILE + 1    # local row pitch: 129 spreads the transposing stores over the banks (small: 65)
 
 OUT = pathlib.Path(__file__).resolve().parents[1] / "java/dev/tessera/kernels/opencl/GpuMatmulKernelBase.java"
 
@@ -34,8 +33,11 @@ def lines():
     yield " * GPU matmul tile, operands read in place: C[b] = alpha * op(A[b]) x op(B[b]) + beta * C[b]."
     yield " *"
     yield f" * <p>A work-group of {ITEMS} work-items computes a {TILE}x{TILE} block of C; work-item (tx, ty) ="
-    yield f" * (lid % {SIDE}, lid / {SIDE}) holds rows ty + {SIDE}i and columns tx + {SIDE}j (i, j < {PER}) in {PER * PER}"
-    yield f" * registers, so a warp reads two A values (broadcast) and {SIDE} consecutive B values per step."
+    yield f" * (lid % {SIDE}, lid / {SIDE}) holds rows ty + {SIDE}i and columns tx + {SIDE}j (i, j < {TILE // SIDE}) in"
+    yield f" * {(TILE // SIDE) ** 2} registers, so a warp reads two A values (broadcast) and {SIDE} consecutive B values per"
+    yield f" * step. The small tile ({SMALL}x{SMALL}, {(SMALL // SIDE) ** 2} registers each) is the default GPU kernel's only"
+    yield " * one: it leaves registers and local memory to the other ops of the kernel, and gives four times the"
+    yield " * blocks (a 384-wide model's 4096x384 outputs: 96 large blocks for 132 compute units)."
     yield f" * Per k tile of {KT}, A and B are copied to local memory, k-major, with element (r, kk) of op(A)"
     yield " * at {@code gA + b*gABatch + r*gARow + kk*gAK} (B likewise): the copy runs along whichever"
     yield " * stride is 1, so that it reads global memory in whole segments, and zero-fills past the edges."
@@ -50,6 +52,7 @@ def lines():
     yield " */"
     yield "abstract class GpuMatmulKernelBase extends MatmulKernelBase {"
     yield f"  static final int GPU_TILE = {TILE};"
+    yield f"  static final int GPU_TILE_SMALL = {SMALL};"
     yield f"  static final int GPU_ITEMS = {ITEMS};"
     yield ""
     yield "  // Arguments (KernelArgs): gM, gN, gK; gRowBlocks; gBatch batches in two levels, index = outer *"
@@ -58,92 +61,36 @@ def lines():
     yield "  // inner * gABatchIn with strides gARow, gAK; B likewise (gB, gBBatch, gBBatchIn, gBK, gBCol); C at"
     yield "  // cOff + outer * cBatchStride + inner * gCBatchIn with row stride gCRow; mmAlpha, mmBeta."
     yield ""
-    yield f"  @Local final float[] gTileA = new float[{KT * PITCH}];"
-    yield f"  @Local final float[] gTileB = new float[{KT * PITCH}];"
+    yield "  // Local memory is reserved for every launch of the kernel, whatever the op: the kernel without"
+    yield "  // the large tile (GpuKernel, the default) sizes these for the small one."
+    yield f"  static final int GPU_LOCAL_FLOATS = {KT * PITCH};"
+    yield f"  static final int GPU_LOCAL_FLOATS_SMALL = {KT * (SMALL + 1)};"
+    yield "  @Local float[] gTileA = new float[GPU_LOCAL_FLOATS];"
+    yield "  @Local float[] gTileB = new float[GPU_LOCAL_FLOATS];"
     yield ""
-    yield "  protected void gpuMatmulTile() {"
-    yield "    final int lid = getLocalId(0);"
-    yield f"    final int tx = lid % {SIDE};"
-    yield f"    final int ty = lid / {SIDE};"
-    yield "    final int g1 = getGroupId(1);"
-    yield "    final int row0 = (g1 % gRowBlocks) * GPU_TILE;"
-    yield "    final int batch = (g1 / gRowBlocks) % gBatch;"
-    yield "    final int split = g1 / (gRowBlocks * gBatch);"
-    yield "    final int kBegin = split * gKSplit;"
-    yield "    final int kEnd = min(gK, kBegin + gKSplit);"
-    yield "    final int col0 = getGroupId(0) * GPU_TILE;"
-    yield "    final int outer = batch / gInner;"
-    yield "    final int inner = batch - outer * gInner;"
-    yield "    final int aBase = gA + outer * gABatch + inner * gABatchIn;"
-    yield "    final int bBase = gB + outer * gBBatch + inner * gBBatchIn;"
-    yield "    // Which tile element this work-item copies: along k when k is contiguous, else along rows/columns."
-    yield "    int ar = lid / KT_GPU;"
-    yield "    int ak = lid % KT_GPU;"
-    yield "    int arStep = GPU_ITEMS / KT_GPU;"
-    yield "    int akStep = 0;"
-    yield "    if (gAK != 1) {"
-    yield "      ar = lid % GPU_TILE;"
-    yield "      ak = lid / GPU_TILE;"
-    yield "      arStep = 0;"
-    yield "      akStep = GPU_ITEMS / GPU_TILE;"
-    yield "    }"
-    yield "    int bc = lid % GPU_TILE;"
-    yield "    int bk = lid / GPU_TILE;"
-    yield "    int bcStep = 0;"
-    yield "    int bkStep = GPU_ITEMS / GPU_TILE;"
-    yield "    if (gBCol != 1) {"
-    yield "      bc = lid / KT_GPU;"
-    yield "      bk = lid % KT_GPU;"
-    yield "      bcStep = GPU_ITEMS / KT_GPU;"
-    yield "      bkStep = 0;"
-    yield "    }"
-    for i in range(PER):
-        for j in range(PER):
-            yield f"    float c{i}_{j} = 0f;"
-    yield "    for (int k0 = kBegin; k0 < kEnd; k0 += KT_GPU) {"
-    for t in range(LOADS):
-        yield f"      gpuLoadA(aBase, row0 + ar + {t} * arStep, k0 + ak + {t} * akStep, ak + {t} * akStep, ar + {t} * arStep, gM, gK, gARow, gAK);"
-    for t in range(LOADS):
-        yield f"      gpuLoadB(bBase, k0 + bk + {t} * bkStep, col0 + bc + {t} * bcStep, bk + {t} * bkStep, bc + {t} * bcStep, gK, gN, gBK, gBCol);"
-    yield "      localBarrier();"
-    yield "      for (int k = 0; k < KT_GPU; k++) {"
-    yield f"        final int ka = k * {PITCH} + ty;"
-    yield f"        final int kb = k * {PITCH} + tx;"
-    for i in range(PER):
-        yield f"        final float a{i} = gTileA[ka + {i * SIDE}];"
-    for j in range(PER):
-        yield f"        final float b{j} = gTileB[kb + {j * SIDE}];"
-    for i in range(PER):
-        for j in range(PER):
-            yield f"        c{i}_{j} += a{i} * b{j};"
-    yield "      }"
-    yield "      localBarrier();"
-    yield "    }"
-    yield "    final int cBase = cOff + split * gSplitStride + outer * cBatchStride + inner * gCBatchIn;"
-    for i in range(PER):
-        for j in range(PER):
-            yield f"    gpuStoreC(cBase, row0 + ty + {i * SIDE}, col0 + tx + {j * SIDE}, c{i}_{j}, gM, gN, gCRow, mmAlpha, mmBeta);"
-    yield "  }"
-    yield ""
+    yield from tile_method("gpuMatmulTile", TILE)
+    yield from tile_method("gpuMatmulTileSmall", SMALL)
     yield f"  static final int KT_GPU = {KT};"
     yield ""
     yield "  /** Copies element (row, k) of op(A) to the local tile at (kk, r), or 0 past the edges. */"
     yield "  // Arguments come as parameters: a helper called per element must not read the argument array."
-    yield "  private void gpuLoadA(int base, int row, int k, int kk, int r, int gM, int gK, int gARow, int gAK) {"
+    yield "  private void gpuLoadA(int base, int pitch, int row, int k, int kk, int r, int gM, int gK, int gARow,"
+    yield "      int gAK) {"
     yield "    float v = 0f;"
     yield "    if (row < gM && k < gK) {"
     yield "      v = mem[base + row * gARow + k * gAK];"
     yield "    }"
-    yield f"    gTileA[kk * {PITCH} + r] = v;"
+    yield "    gTileA[kk * pitch + r] = v;"
     yield "  }"
     yield ""
     yield "  /** Copies element (k, col) of op(B) to the local tile at (kk, c), or 0 past the edges. */"
-    yield "  private void gpuLoadB(int base, int k, int col, int kk, int c, int gK, int gN, int gBK, int gBCol) {"
+    yield "  private void gpuLoadB(int base, int pitch, int k, int col, int kk, int c, int gK, int gN, int gBK,"
+    yield "      int gBCol) {"
     yield "    float v = 0f;"
     yield "    if (k < gK && col < gN) {"
     yield "      v = mem[base + k * gBK + col * gBCol];"
     yield "    }"
-    yield f"    gTileB[kk * {PITCH} + c] = v;"
+    yield "    gTileB[kk * pitch + c] = v;"
     yield "  }"
     yield ""
     yield "  private void gpuStoreC(int cBase, int row, int col, float acc, int gM, int gN, int gCRow, float mmAlpha,"
@@ -154,6 +101,77 @@ def lines():
     yield "    }"
     yield "  }"
     yield "}"
+
+
+def tile_method(name, tile):
+    """The tile method for a tile x tile block of C per work-group (each work-item per x per)."""
+    per = tile // SIDE
+    pitch = tile + 1
+    loads = tile * KT // ITEMS
+    yield f"  protected void {name}() {{"
+    yield "    final int lid = getLocalId(0);"
+    yield f"    final int tx = lid % {SIDE};"
+    yield f"    final int ty = lid / {SIDE};"
+    yield "    final int g1 = getGroupId(1);"
+    yield f"    final int row0 = (g1 % gRowBlocks) * {tile};"
+    yield "    final int batch = (g1 / gRowBlocks) % gBatch;"
+    yield "    final int split = g1 / (gRowBlocks * gBatch);"
+    yield "    final int kBegin = split * gKSplit;"
+    yield "    final int kEnd = min(gK, kBegin + gKSplit);"
+    yield f"    final int col0 = getGroupId(0) * {tile};"
+    yield "    final int outer = batch / gInner;"
+    yield "    final int inner = batch - outer * gInner;"
+    yield "    final int aBase = gA + outer * gABatch + inner * gABatchIn;"
+    yield "    final int bBase = gB + outer * gBBatch + inner * gBBatchIn;"
+    yield "    // Which tile element this work-item copies: along k when k is contiguous, else along rows/columns."
+    yield "    int ar = lid / KT_GPU;"
+    yield "    int ak = lid % KT_GPU;"
+    yield "    int arStep = GPU_ITEMS / KT_GPU;"
+    yield "    int akStep = 0;"
+    yield "    if (gAK != 1) {"
+    yield f"      ar = lid % {tile};"
+    yield f"      ak = lid / {tile};"
+    yield "      arStep = 0;"
+    yield f"      akStep = GPU_ITEMS / {tile};"
+    yield "    }"
+    yield f"    int bc = lid % {tile};"
+    yield f"    int bk = lid / {tile};"
+    yield "    int bcStep = 0;"
+    yield f"    int bkStep = GPU_ITEMS / {tile};"
+    yield "    if (gBCol != 1) {"
+    yield "      bc = lid / KT_GPU;"
+    yield "      bk = lid % KT_GPU;"
+    yield "      bcStep = GPU_ITEMS / KT_GPU;"
+    yield "      bkStep = 0;"
+    yield "    }"
+    for i in range(per):
+        for j in range(per):
+            yield f"    float c{i}_{j} = 0f;"
+    yield "    for (int k0 = kBegin; k0 < kEnd; k0 += KT_GPU) {"
+    for t in range(loads):
+        yield f"      gpuLoadA(aBase, {pitch}, row0 + ar + {t} * arStep, k0 + ak + {t} * akStep, ak + {t} * akStep, ar + {t} * arStep, gM, gK, gARow, gAK);"
+    for t in range(loads):
+        yield f"      gpuLoadB(bBase, {pitch}, k0 + bk + {t} * bkStep, col0 + bc + {t} * bcStep, bk + {t} * bkStep, bc + {t} * bcStep, gK, gN, gBK, gBCol);"
+    yield "      localBarrier();"
+    yield "      for (int k = 0; k < KT_GPU; k++) {"
+    yield f"        final int ka = k * {pitch} + ty;"
+    yield f"        final int kb = k * {pitch} + tx;"
+    for i in range(per):
+        yield f"        final float a{i} = gTileA[ka + {i * SIDE}];"
+    for j in range(per):
+        yield f"        final float b{j} = gTileB[kb + {j * SIDE}];"
+    for i in range(per):
+        for j in range(per):
+            yield f"        c{i}_{j} += a{i} * b{j};"
+    yield "      }"
+    yield "      localBarrier();"
+    yield "    }"
+    yield "    final int cBase = cOff + split * gSplitStride + outer * cBatchStride + inner * gCBatchIn;"
+    for i in range(per):
+        for j in range(per):
+            yield f"    gpuStoreC(cBase, row0 + ty + {i * SIDE}, col0 + tx + {j * SIDE}, c{i}_{j}, gM, gN, gCRow, mmAlpha, mmBeta);"
+    yield "  }"
+    yield ""
 
 
 OUT.parent.mkdir(parents=True, exist_ok=True)

@@ -70,6 +70,20 @@ public interface Backend extends AutoCloseable {
    */
   Tensor view(Tensor t, int... dims);
 
+  /** Whether {@link #slice} works here (device backends whose tensors sit at offsets in one store). */
+  default boolean canSlice() {
+    return false;
+  }
+
+  /**
+   * Elements {@code [offset, offset + size)} of {@code t} seen as a tensor of {@code dims}: no copy;
+   * like a {@link #view}, the slice frees nothing and must not outlive {@code t}. Lets many small
+   * tensors live back to back in one, so that an op over all of them is one launch.
+   *
+   * @throws UnsupportedOperationException where {@link #canSlice} is false
+   */
+  Tensor slice(Tensor t, long offset, int... dims);
+
   /** dst = src (same shape and type). */
   void copy(Tensor dst, Tensor src);
 

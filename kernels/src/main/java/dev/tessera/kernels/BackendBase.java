@@ -115,6 +115,24 @@ public abstract class BackendBase implements Backend {
   }
 
   @Override
+  public final Tensor slice(Tensor t, long offset, int... dims) {
+    own("slice", t);
+    Shape s = Shape.of(dims);
+    if (offset < 0 || offset + s.size() > t.size()) {
+      throw new ShapeException("slice", "elements [" + offset + ", " + (offset + s.size()) + ") are not inside " + t);
+    }
+    if (!canSlice()) {
+      throw new UnsupportedOperationException(describe() + " cannot slice tensors (its tensors own their arrays)");
+    }
+    return doSlice(t, (int) offset, s);
+  }
+
+  /** Only for backends whose {@link #canSlice} is true. */
+  protected Tensor doSlice(Tensor t, int offset, Shape shape) {
+    throw new UnsupportedOperationException("slice");
+  }
+
+  @Override
   public final void fill(Tensor x, float value) {
     elementwise("fill", x);
     doFill(x, value);

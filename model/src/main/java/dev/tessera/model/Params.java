@@ -18,6 +18,8 @@ public final class Params implements AutoCloseable {
   private final long seed;
   private final Map<String, Param> byName = new LinkedHashMap<>();
   private final java.util.Set<String> sliced = new java.util.HashSet<>();
+  /** Set by {@link #pack}. */
+  private List<Segment> packed;
 
   public Params(Backend backend, long seed) {
     this.backend = backend;
@@ -95,6 +97,9 @@ public final class Params implements AutoCloseable {
   }
 
   private Param add(String name, float[] values, int[] dims, boolean decay) {
+    if (packed != null) {
+      throw new IllegalStateException("parameter '" + name + "' added after the parameters were packed");
+    }
     if (byName.containsKey(name)) {
       throw new IllegalStateException("parameter '" + name + "' defined twice");
     }
@@ -128,17 +133,102 @@ public final class Params implements AutoCloseable {
     return n;
   }
 
-  public void zeroGrads() {
+  /**
+   * Parameters that share one value tensor and one gradient tensor, back to back in {@link #params}
+   * order, so that zeroing, norms and the optimizer are one launch for all of them. All have the
+   * same {@code decay}, and all are sliced over a tensor-parallel group or none is.
+   */
+  public record Segment(Tensor values, Tensor grads, boolean decay, boolean sliced, List<Param> params) {
+    /** Where each parameter starts in the segment, in elements. */
+    public long offsetOf(Param p) {
+      long off = 0;
+      for (Param q : params) {
+        if (q == p) {
+          return off;
+        }
+        off += q.value().size();
+      }
+      throw new IllegalArgumentException(p.name() + " is not in this segment");
+    }
+  }
+
+  /**
+   * Moves every parameter into shared storage: one value and one gradient tensor per kind (decay
+   * or not, sliced or not), each parameter a slice of them, values kept, gradients zero. Call it once
+   * the model is built (Gpt does); no parameter can be added afterwards. On a backend that cannot
+   * slice ({@link Backend#canSlice}) it changes nothing and every parameter stays its own segment.
+   */
+  public void pack() {
+    if (packed != null) {
+      return;
+    }
+    if (!backend.canSlice()) {
+      packed = eachOnItsOwn();
+      return;
+    }
+    List<Segment> segments = new ArrayList<>();
+    for (boolean isSliced : new boolean[] {false, true}) {
+      for (boolean decay : new boolean[] {true, false}) {
+        List<Param> members = new ArrayList<>();
+        int size = 0;
+        for (Param p : byName.values()) {
+          if (p.decay() == decay && isSliced(p.name()) == isSliced) {
+            members.add(p);
+            size += p.value().size();
+          }
+        }
+        if (members.isEmpty()) {
+          continue;
+        }
+        Tensor values = backend.zeros(size);
+        Tensor grads = backend.zeros(size);
+        int off = 0;
+        for (Param p : members) {
+          int[] dims = p.value().shape().toArray();
+          Tensor value = backend.slice(values, off, dims);
+          backend.copy(value, p.value());
+          p.value().close();
+          p.grad().close();
+          p.moveTo(value, backend.slice(grads, off, dims));
+          off += value.size();
+        }
+        segments.add(new Segment(values, grads, decay, isSliced, List.copyOf(members)));
+      }
+    }
+    packed = segments;
+  }
+
+  /** The segments after {@link #pack}; before it, one per parameter. */
+  public List<Segment> segments() {
+    return packed != null ? packed : eachOnItsOwn();
+  }
+
+  private List<Segment> eachOnItsOwn() {
+    List<Segment> each = new ArrayList<>();
     for (Param p : byName.values()) {
-      backend.fill(p.grad(), 0f);
+      each.add(new Segment(p.value(), p.grad(), p.decay(), isSliced(p.name()), List.of(p)));
+    }
+    return each;
+  }
+
+  public void zeroGrads() {
+    for (Segment s : segments()) {
+      backend.fill(s.grads(), 0f);
     }
   }
 
   @Override
   public void close() {
-    for (Param p : byName.values()) {
-      p.value().close();
-      p.grad().close();
+    if (packed != null) {
+      for (Segment s : packed) {
+        s.values().close();
+        s.grads().close();
+      }
+    } else {
+      for (Param p : byName.values()) {
+        p.value().close();
+        p.grad().close();
+      }
     }
   }
 }

@@ -4,7 +4,6 @@ import dev.tessera.comm.Codec;
 import dev.tessera.comm.ErrorFeedback;
 import dev.tessera.comm.Group;
 import dev.tessera.kernels.Backend;
-import dev.tessera.model.Param;
 import dev.tessera.model.Params;
 
 /**
@@ -49,20 +48,20 @@ public final class DataParallel {
     return group.index();
   }
 
-  /** Sums every parameter gradient over the group, in place. */
+  /** Sums every parameter gradient over the group, in place (one flat buffer, segment by segment). */
   public void allReduceGrads(Params params, long step) {
     if (group.size() == 1) {
       return;
     }
     Backend be = params.backend();
     int total = 0;
-    for (Param p : params.all()) {
-      total += p.grad().size();
+    for (Params.Segment seg : params.segments()) {
+      total += seg.grads().size();
     }
     float[] flat = new float[total];
     int off = 0;
-    for (Param p : params.all()) {
-      float[] g = be.read(p.grad());
+    for (Params.Segment seg : params.segments()) {
+      float[] g = be.read(seg.grads());
       System.arraycopy(g, 0, flat, off, g.length);
       off += g.length;
     }
@@ -72,11 +71,9 @@ public final class DataParallel {
       group.allReduceCompressed(flat, "grads", codec, feedback, step);
     }
     off = 0;
-    for (Param p : params.all()) {
-      float[] g = new float[p.grad().size()];
-      System.arraycopy(flat, off, g, 0, g.length);
-      be.write(p.grad(), g);
-      off += g.length;
+    for (Params.Segment seg : params.segments()) {
+      be.write(seg.grads(), java.util.Arrays.copyOfRange(flat, off, off + seg.grads().size()));
+      off += seg.grads().size();
     }
   }
 

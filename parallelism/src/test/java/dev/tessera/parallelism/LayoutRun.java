@@ -59,7 +59,7 @@ final class LayoutRun {
     Map<String, float[]> grads = new LinkedHashMap<>();
     try (Params params = new Params(be, 7)) {
       Gpt model = new Gpt(CFG, params, layers);
-      try (AdamW adam = new AdamW(be, params.all(), 0.9f, 0.95f, 1e-8f, 0.1f);
+      try (AdamW adam = new AdamW(params, 0.9f, 0.95f, 1e-8f, 0.1f);
           ZeroOneAdamW zeroAdam = zero ? new ZeroOneAdamW(be, params.all(), dp.group(), 0.9f, 0.95f, 1e-8f, 0.1f)
               : null) {
         for (int step = 0; step < STEPS; step++) {

@@ -5,8 +5,11 @@ package dev.tessera.kernels.opencl;
  * GPU matmul tile, operands read in place: C[b] = alpha * op(A[b]) x op(B[b]) + beta * C[b].
  *
  * <p>A work-group of 256 work-items computes a 128x128 block of C; work-item (tx, ty) =
- * (lid % 16, lid / 16) holds rows ty + 16i and columns tx + 16j (i, j < 8) in 64
- * registers, so a warp reads two A values (broadcast) and 16 consecutive B values per step.
+ * (lid % 16, lid / 16) holds rows ty + 16i and columns tx + 16j (i, j < 8) in
+ * 64 registers, so a warp reads two A values (broadcast) and 16 consecutive B values per
+ * step. The small tile (64x64, 16 registers each) is the default GPU kernel's only
+ * one: it leaves registers and local memory to the other ops of the kernel, and gives four times the
+ * blocks (a 384-wide model's 4096x384 outputs: 96 large blocks for 132 compute units).
  * Per k tile of 16, A and B are copied to local memory, k-major, with element (r, kk) of op(A)
  * at {@code gA + b*gABatch + r*gARow + kk*gAK} (B likewise): the copy runs along whichever
  * stride is 1, so that it reads global memory in whole segments, and zero-fills past the edges.
@@ -21,6 +24,7 @@ package dev.tessera.kernels.opencl;
  */
 abstract class GpuMatmulKernelBase extends MatmulKernelBase {
   static final int GPU_TILE = 128;
+  static final int GPU_TILE_SMALL = 64;
   static final int GPU_ITEMS = 256;
 
   // Arguments (KernelArgs): gM, gN, gK; gRowBlocks; gBatch batches in two levels, index = outer *
@@ -29,8 +33,12 @@ abstract class GpuMatmulKernelBase extends MatmulKernelBase {
   // inner * gABatchIn with strides gARow, gAK; B likewise (gB, gBBatch, gBBatchIn, gBK, gBCol); C at
   // cOff + outer * cBatchStride + inner * gCBatchIn with row stride gCRow; mmAlpha, mmBeta.
 
-  @Local final float[] gTileA = new float[2064];
-  @Local final float[] gTileB = new float[2064];
+  // Local memory is reserved for every launch of the kernel, whatever the op: the kernel without
+  // the large tile (GpuKernel, the default) sizes these for the small one.
+  static final int GPU_LOCAL_FLOATS = 2064;
+  static final int GPU_LOCAL_FLOATS_SMALL = 1040;
+  @Local float[] gTileA = new float[GPU_LOCAL_FLOATS];
+  @Local float[] gTileB = new float[GPU_LOCAL_FLOATS];
 
   protected void gpuMatmulTile() {
     final int cOff = ia[IA_C_OFF];
@@ -61,12 +69,12 @@ abstract class GpuMatmulKernelBase extends MatmulKernelBase {
     final int tx = lid % 16;
     final int ty = lid / 16;
     final int g1 = getGroupId(1);
-    final int row0 = (g1 % gRowBlocks) * GPU_TILE;
+    final int row0 = (g1 % gRowBlocks) * 128;
     final int batch = (g1 / gRowBlocks) % gBatch;
     final int split = g1 / (gRowBlocks * gBatch);
     final int kBegin = split * gKSplit;
     final int kEnd = min(gK, kBegin + gKSplit);
-    final int col0 = getGroupId(0) * GPU_TILE;
+    final int col0 = getGroupId(0) * 128;
     final int outer = batch / gInner;
     final int inner = batch - outer * gInner;
     final int aBase = gA + outer * gABatch + inner * gABatchIn;
@@ -77,15 +85,15 @@ abstract class GpuMatmulKernelBase extends MatmulKernelBase {
     int arStep = GPU_ITEMS / KT_GPU;
     int akStep = 0;
     if (gAK != 1) {
-      ar = lid % GPU_TILE;
-      ak = lid / GPU_TILE;
+      ar = lid % 128;
+      ak = lid / 128;
       arStep = 0;
-      akStep = GPU_ITEMS / GPU_TILE;
+      akStep = GPU_ITEMS / 128;
     }
-    int bc = lid % GPU_TILE;
-    int bk = lid / GPU_TILE;
+    int bc = lid % 128;
+    int bk = lid / 128;
     int bcStep = 0;
-    int bkStep = GPU_ITEMS / GPU_TILE;
+    int bkStep = GPU_ITEMS / 128;
     if (gBCol != 1) {
       bc = lid / KT_GPU;
       bk = lid % KT_GPU;
@@ -157,22 +165,22 @@ abstract class GpuMatmulKernelBase extends MatmulKernelBase {
     float c7_6 = 0f;
     float c7_7 = 0f;
     for (int k0 = kBegin; k0 < kEnd; k0 += KT_GPU) {
-      gpuLoadA(aBase, row0 + ar + 0 * arStep, k0 + ak + 0 * akStep, ak + 0 * akStep, ar + 0 * arStep, gM, gK, gARow, gAK);
-      gpuLoadA(aBase, row0 + ar + 1 * arStep, k0 + ak + 1 * akStep, ak + 1 * akStep, ar + 1 * arStep, gM, gK, gARow, gAK);
-      gpuLoadA(aBase, row0 + ar + 2 * arStep, k0 + ak + 2 * akStep, ak + 2 * akStep, ar + 2 * arStep, gM, gK, gARow, gAK);
-      gpuLoadA(aBase, row0 + ar + 3 * arStep, k0 + ak + 3 * akStep, ak + 3 * akStep, ar + 3 * arStep, gM, gK, gARow, gAK);
-      gpuLoadA(aBase, row0 + ar + 4 * arStep, k0 + ak + 4 * akStep, ak + 4 * akStep, ar + 4 * arStep, gM, gK, gARow, gAK);
-      gpuLoadA(aBase, row0 + ar + 5 * arStep, k0 + ak + 5 * akStep, ak + 5 * akStep, ar + 5 * arStep, gM, gK, gARow, gAK);
-      gpuLoadA(aBase, row0 + ar + 6 * arStep, k0 + ak + 6 * akStep, ak + 6 * akStep, ar + 6 * arStep, gM, gK, gARow, gAK);
-      gpuLoadA(aBase, row0 + ar + 7 * arStep, k0 + ak + 7 * akStep, ak + 7 * akStep, ar + 7 * arStep, gM, gK, gARow, gAK);
-      gpuLoadB(bBase, k0 + bk + 0 * bkStep, col0 + bc + 0 * bcStep, bk + 0 * bkStep, bc + 0 * bcStep, gK, gN, gBK, gBCol);
-      gpuLoadB(bBase, k0 + bk + 1 * bkStep, col0 + bc + 1 * bcStep, bk + 1 * bkStep, bc + 1 * bcStep, gK, gN, gBK, gBCol);
-      gpuLoadB(bBase, k0 + bk + 2 * bkStep, col0 + bc + 2 * bcStep, bk + 2 * bkStep, bc + 2 * bcStep, gK, gN, gBK, gBCol);
-      gpuLoadB(bBase, k0 + bk + 3 * bkStep, col0 + bc + 3 * bcStep, bk + 3 * bkStep, bc + 3 * bcStep, gK, gN, gBK, gBCol);
-      gpuLoadB(bBase, k0 + bk + 4 * bkStep, col0 + bc + 4 * bcStep, bk + 4 * bkStep, bc + 4 * bcStep, gK, gN, gBK, gBCol);
-      gpuLoadB(bBase, k0 + bk + 5 * bkStep, col0 + bc + 5 * bcStep, bk + 5 * bkStep, bc + 5 * bcStep, gK, gN, gBK, gBCol);
-      gpuLoadB(bBase, k0 + bk + 6 * bkStep, col0 + bc + 6 * bcStep, bk + 6 * bkStep, bc + 6 * bcStep, gK, gN, gBK, gBCol);
-      gpuLoadB(bBase, k0 + bk + 7 * bkStep, col0 + bc + 7 * bcStep, bk + 7 * bkStep, bc + 7 * bcStep, gK, gN, gBK, gBCol);
+      gpuLoadA(aBase, 129, row0 + ar + 0 * arStep, k0 + ak + 0 * akStep, ak + 0 * akStep, ar + 0 * arStep, gM, gK, gARow, gAK);
+      gpuLoadA(aBase, 129, row0 + ar + 1 * arStep, k0 + ak + 1 * akStep, ak + 1 * akStep, ar + 1 * arStep, gM, gK, gARow, gAK);
+      gpuLoadA(aBase, 129, row0 + ar + 2 * arStep, k0 + ak + 2 * akStep, ak + 2 * akStep, ar + 2 * arStep, gM, gK, gARow, gAK);
+      gpuLoadA(aBase, 129, row0 + ar + 3 * arStep, k0 + ak + 3 * akStep, ak + 3 * akStep, ar + 3 * arStep, gM, gK, gARow, gAK);
+      gpuLoadA(aBase, 129, row0 + ar + 4 * arStep, k0 + ak + 4 * akStep, ak + 4 * akStep, ar + 4 * arStep, gM, gK, gARow, gAK);
+      gpuLoadA(aBase, 129, row0 + ar + 5 * arStep, k0 + ak + 5 * akStep, ak + 5 * akStep, ar + 5 * arStep, gM, gK, gARow, gAK);
+      gpuLoadA(aBase, 129, row0 + ar + 6 * arStep, k0 + ak + 6 * akStep, ak + 6 * akStep, ar + 6 * arStep, gM, gK, gARow, gAK);
+      gpuLoadA(aBase, 129, row0 + ar + 7 * arStep, k0 + ak + 7 * akStep, ak + 7 * akStep, ar + 7 * arStep, gM, gK, gARow, gAK);
+      gpuLoadB(bBase, 129, k0 + bk + 0 * bkStep, col0 + bc + 0 * bcStep, bk + 0 * bkStep, bc + 0 * bcStep, gK, gN, gBK, gBCol);
+      gpuLoadB(bBase, 129, k0 + bk + 1 * bkStep, col0 + bc + 1 * bcStep, bk + 1 * bkStep, bc + 1 * bcStep, gK, gN, gBK, gBCol);
+      gpuLoadB(bBase, 129, k0 + bk + 2 * bkStep, col0 + bc + 2 * bcStep, bk + 2 * bkStep, bc + 2 * bcStep, gK, gN, gBK, gBCol);
+      gpuLoadB(bBase, 129, k0 + bk + 3 * bkStep, col0 + bc + 3 * bcStep, bk + 3 * bkStep, bc + 3 * bcStep, gK, gN, gBK, gBCol);
+      gpuLoadB(bBase, 129, k0 + bk + 4 * bkStep, col0 + bc + 4 * bcStep, bk + 4 * bkStep, bc + 4 * bcStep, gK, gN, gBK, gBCol);
+      gpuLoadB(bBase, 129, k0 + bk + 5 * bkStep, col0 + bc + 5 * bcStep, bk + 5 * bkStep, bc + 5 * bcStep, gK, gN, gBK, gBCol);
+      gpuLoadB(bBase, 129, k0 + bk + 6 * bkStep, col0 + bc + 6 * bcStep, bk + 6 * bkStep, bc + 6 * bcStep, gK, gN, gBK, gBCol);
+      gpuLoadB(bBase, 129, k0 + bk + 7 * bkStep, col0 + bc + 7 * bcStep, bk + 7 * bkStep, bc + 7 * bcStep, gK, gN, gBK, gBCol);
       localBarrier();
       for (int k = 0; k < KT_GPU; k++) {
         final int ka = k * 129 + ty;
@@ -327,25 +335,162 @@ abstract class GpuMatmulKernelBase extends MatmulKernelBase {
     gpuStoreC(cBase, row0 + ty + 112, col0 + tx + 112, c7_7, gM, gN, gCRow, mmAlpha, mmBeta);
   }
 
+  protected void gpuMatmulTileSmall() {
+    final int cOff = ia[IA_C_OFF];
+    final int cBatchStride = ia[IA_C_BATCH_STRIDE];
+    final int gM = ia[IA_G_M];
+    final int gN = ia[IA_G_N];
+    final int gK = ia[IA_G_K];
+    final int gRowBlocks = ia[IA_G_ROW_BLOCKS];
+    final int gBatch = ia[IA_G_BATCH];
+    final int gKSplit = ia[IA_G_KSPLIT];
+    final int gSplitStride = ia[IA_G_SPLIT_STRIDE];
+    final int gA = ia[IA_G_A];
+    final int gABatch = ia[IA_G_ABATCH];
+    final int gARow = ia[IA_G_AROW];
+    final int gAK = ia[IA_G_AK];
+    final int gB = ia[IA_G_B];
+    final int gBBatch = ia[IA_G_BBATCH];
+    final int gBK = ia[IA_G_BK];
+    final int gBCol = ia[IA_G_BCOL];
+    final int gInner = ia[IA_G_INNER];
+    final int gABatchIn = ia[IA_G_ABATCH_IN];
+    final int gBBatchIn = ia[IA_G_BBATCH_IN];
+    final int gCBatchIn = ia[IA_G_CBATCH_IN];
+    final int gCRow = ia[IA_G_CROW];
+    final float mmAlpha = fa[FA_MM_ALPHA];
+    final float mmBeta = fa[FA_MM_BETA];
+    final int lid = getLocalId(0);
+    final int tx = lid % 16;
+    final int ty = lid / 16;
+    final int g1 = getGroupId(1);
+    final int row0 = (g1 % gRowBlocks) * 64;
+    final int batch = (g1 / gRowBlocks) % gBatch;
+    final int split = g1 / (gRowBlocks * gBatch);
+    final int kBegin = split * gKSplit;
+    final int kEnd = min(gK, kBegin + gKSplit);
+    final int col0 = getGroupId(0) * 64;
+    final int outer = batch / gInner;
+    final int inner = batch - outer * gInner;
+    final int aBase = gA + outer * gABatch + inner * gABatchIn;
+    final int bBase = gB + outer * gBBatch + inner * gBBatchIn;
+    // Which tile element this work-item copies: along k when k is contiguous, else along rows/columns.
+    int ar = lid / KT_GPU;
+    int ak = lid % KT_GPU;
+    int arStep = GPU_ITEMS / KT_GPU;
+    int akStep = 0;
+    if (gAK != 1) {
+      ar = lid % 64;
+      ak = lid / 64;
+      arStep = 0;
+      akStep = GPU_ITEMS / 64;
+    }
+    int bc = lid % 64;
+    int bk = lid / 64;
+    int bcStep = 0;
+    int bkStep = GPU_ITEMS / 64;
+    if (gBCol != 1) {
+      bc = lid / KT_GPU;
+      bk = lid % KT_GPU;
+      bcStep = GPU_ITEMS / KT_GPU;
+      bkStep = 0;
+    }
+    float c0_0 = 0f;
+    float c0_1 = 0f;
+    float c0_2 = 0f;
+    float c0_3 = 0f;
+    float c1_0 = 0f;
+    float c1_1 = 0f;
+    float c1_2 = 0f;
+    float c1_3 = 0f;
+    float c2_0 = 0f;
+    float c2_1 = 0f;
+    float c2_2 = 0f;
+    float c2_3 = 0f;
+    float c3_0 = 0f;
+    float c3_1 = 0f;
+    float c3_2 = 0f;
+    float c3_3 = 0f;
+    for (int k0 = kBegin; k0 < kEnd; k0 += KT_GPU) {
+      gpuLoadA(aBase, 65, row0 + ar + 0 * arStep, k0 + ak + 0 * akStep, ak + 0 * akStep, ar + 0 * arStep, gM, gK, gARow, gAK);
+      gpuLoadA(aBase, 65, row0 + ar + 1 * arStep, k0 + ak + 1 * akStep, ak + 1 * akStep, ar + 1 * arStep, gM, gK, gARow, gAK);
+      gpuLoadA(aBase, 65, row0 + ar + 2 * arStep, k0 + ak + 2 * akStep, ak + 2 * akStep, ar + 2 * arStep, gM, gK, gARow, gAK);
+      gpuLoadA(aBase, 65, row0 + ar + 3 * arStep, k0 + ak + 3 * akStep, ak + 3 * akStep, ar + 3 * arStep, gM, gK, gARow, gAK);
+      gpuLoadB(bBase, 65, k0 + bk + 0 * bkStep, col0 + bc + 0 * bcStep, bk + 0 * bkStep, bc + 0 * bcStep, gK, gN, gBK, gBCol);
+      gpuLoadB(bBase, 65, k0 + bk + 1 * bkStep, col0 + bc + 1 * bcStep, bk + 1 * bkStep, bc + 1 * bcStep, gK, gN, gBK, gBCol);
+      gpuLoadB(bBase, 65, k0 + bk + 2 * bkStep, col0 + bc + 2 * bcStep, bk + 2 * bkStep, bc + 2 * bcStep, gK, gN, gBK, gBCol);
+      gpuLoadB(bBase, 65, k0 + bk + 3 * bkStep, col0 + bc + 3 * bcStep, bk + 3 * bkStep, bc + 3 * bcStep, gK, gN, gBK, gBCol);
+      localBarrier();
+      for (int k = 0; k < KT_GPU; k++) {
+        final int ka = k * 65 + ty;
+        final int kb = k * 65 + tx;
+        final float a0 = gTileA[ka + 0];
+        final float a1 = gTileA[ka + 16];
+        final float a2 = gTileA[ka + 32];
+        final float a3 = gTileA[ka + 48];
+        final float b0 = gTileB[kb + 0];
+        final float b1 = gTileB[kb + 16];
+        final float b2 = gTileB[kb + 32];
+        final float b3 = gTileB[kb + 48];
+        c0_0 += a0 * b0;
+        c0_1 += a0 * b1;
+        c0_2 += a0 * b2;
+        c0_3 += a0 * b3;
+        c1_0 += a1 * b0;
+        c1_1 += a1 * b1;
+        c1_2 += a1 * b2;
+        c1_3 += a1 * b3;
+        c2_0 += a2 * b0;
+        c2_1 += a2 * b1;
+        c2_2 += a2 * b2;
+        c2_3 += a2 * b3;
+        c3_0 += a3 * b0;
+        c3_1 += a3 * b1;
+        c3_2 += a3 * b2;
+        c3_3 += a3 * b3;
+      }
+      localBarrier();
+    }
+    final int cBase = cOff + split * gSplitStride + outer * cBatchStride + inner * gCBatchIn;
+    gpuStoreC(cBase, row0 + ty + 0, col0 + tx + 0, c0_0, gM, gN, gCRow, mmAlpha, mmBeta);
+    gpuStoreC(cBase, row0 + ty + 0, col0 + tx + 16, c0_1, gM, gN, gCRow, mmAlpha, mmBeta);
+    gpuStoreC(cBase, row0 + ty + 0, col0 + tx + 32, c0_2, gM, gN, gCRow, mmAlpha, mmBeta);
+    gpuStoreC(cBase, row0 + ty + 0, col0 + tx + 48, c0_3, gM, gN, gCRow, mmAlpha, mmBeta);
+    gpuStoreC(cBase, row0 + ty + 16, col0 + tx + 0, c1_0, gM, gN, gCRow, mmAlpha, mmBeta);
+    gpuStoreC(cBase, row0 + ty + 16, col0 + tx + 16, c1_1, gM, gN, gCRow, mmAlpha, mmBeta);
+    gpuStoreC(cBase, row0 + ty + 16, col0 + tx + 32, c1_2, gM, gN, gCRow, mmAlpha, mmBeta);
+    gpuStoreC(cBase, row0 + ty + 16, col0 + tx + 48, c1_3, gM, gN, gCRow, mmAlpha, mmBeta);
+    gpuStoreC(cBase, row0 + ty + 32, col0 + tx + 0, c2_0, gM, gN, gCRow, mmAlpha, mmBeta);
+    gpuStoreC(cBase, row0 + ty + 32, col0 + tx + 16, c2_1, gM, gN, gCRow, mmAlpha, mmBeta);
+    gpuStoreC(cBase, row0 + ty + 32, col0 + tx + 32, c2_2, gM, gN, gCRow, mmAlpha, mmBeta);
+    gpuStoreC(cBase, row0 + ty + 32, col0 + tx + 48, c2_3, gM, gN, gCRow, mmAlpha, mmBeta);
+    gpuStoreC(cBase, row0 + ty + 48, col0 + tx + 0, c3_0, gM, gN, gCRow, mmAlpha, mmBeta);
+    gpuStoreC(cBase, row0 + ty + 48, col0 + tx + 16, c3_1, gM, gN, gCRow, mmAlpha, mmBeta);
+    gpuStoreC(cBase, row0 + ty + 48, col0 + tx + 32, c3_2, gM, gN, gCRow, mmAlpha, mmBeta);
+    gpuStoreC(cBase, row0 + ty + 48, col0 + tx + 48, c3_3, gM, gN, gCRow, mmAlpha, mmBeta);
+  }
+
   static final int KT_GPU = 16;
 
   /** Copies element (row, k) of op(A) to the local tile at (kk, r), or 0 past the edges. */
   // Arguments come as parameters: a helper called per element must not read the argument array.
-  private void gpuLoadA(int base, int row, int k, int kk, int r, int gM, int gK, int gARow, int gAK) {
+  private void gpuLoadA(int base, int pitch, int row, int k, int kk, int r, int gM, int gK, int gARow,
+      int gAK) {
     float v = 0f;
     if (row < gM && k < gK) {
       v = mem[base + row * gARow + k * gAK];
     }
-    gTileA[kk * 129 + r] = v;
+    gTileA[kk * pitch + r] = v;
   }
 
   /** Copies element (k, col) of op(B) to the local tile at (kk, c), or 0 past the edges. */
-  private void gpuLoadB(int base, int k, int col, int kk, int c, int gK, int gN, int gBK, int gBCol) {
+  private void gpuLoadB(int base, int pitch, int k, int col, int kk, int c, int gK, int gN, int gBK,
+      int gBCol) {
     float v = 0f;
     if (k < gK && col < gN) {
       v = mem[base + k * gBK + col * gBCol];
     }
-    gTileB[kk * 129 + c] = v;
+    gTileB[kk * pitch + c] = v;
   }
 
   private void gpuStoreC(int cBase, int row, int col, float acc, int gM, int gN, int gCRow, float mmAlpha,

@@ -90,18 +90,23 @@ final class MatmulLaunches {
   }
 
   /**
-   * The GPU tile ({@link GpuMatmulKernelBase}): operands read in place, one launch; when C has too
-   * few blocks to fill the GPU (and is contiguous), k is split and a second launch sums the partial
-   * products.
+   * The GPU tile ({@link GpuMatmulKernelBase}): operands read in place, one launch. The large tile
+   * where its blocks fill the GPU, else the small one (four times the blocks); when C still has
+   * too few blocks (and is contiguous), k is split and a second launch sums the partial products.
    */
   static void runInPlace(OpenClBackend cl, Strided g, float alpha, float beta) {
-    final int tile = GpuMatmulKernelBase.GPU_TILE;
+    final int batches = g.outer() * g.inner();
+    final int fullGrid = GROUPS_PER_UNIT * cl.device().getMaxComputeUnits();
+    int tile = cl.forcedTile;
+    if (tile == 0) {
+      int large = GpuMatmulKernelBase.GPU_TILE;
+      boolean fills = ((g.m() + large - 1) / large) * ((g.n() + large - 1) / large) * batches >= fullGrid;
+      tile = cl.largeTile() && fills ? large : GpuMatmulKernelBase.GPU_TILE_SMALL;
+    }
     final int rowBlocks = (g.m() + tile - 1) / tile;
     final int colBlocks = (g.n() + tile - 1) / tile;
-    final int batches = g.outer() * g.inner();
     final int blocks = rowBlocks * colBlocks * batches;
     final int kTiles = (g.k() + GpuMatmulKernelBase.KT_GPU - 1) / GpuMatmulKernelBase.KT_GPU;
-    final int fullGrid = GROUPS_PER_UNIT * cl.device().getMaxComputeUnits();
     int splits = Math.max(1, Math.min((fullGrid + blocks - 1) / blocks, kTiles / MIN_SPLIT_TILES));
     if (!g.contiguousC()) {
       splits = 1;
@@ -109,14 +114,14 @@ final class MatmulLaunches {
     final int kSplit = (kTiles + splits - 1) / splits * GpuMatmulKernelBase.KT_GPU;
     splits = Math.max(1, (g.k() + kSplit - 1) / kSplit);
     if (splits == 1) {
-      tile(cl, g, rowBlocks, colBlocks, 1, kSplit, 0, alpha, beta);
+      tile(cl, g, tile, rowBlocks, colBlocks, 1, kSplit, 0, alpha, beta);
       return;
     }
     final int size = batches * g.m() * g.n();
     try (Tensor partials = cl.scratch(splits * size)) {
       Strided toPartials = new Strided(g.outer(), 1, g.m(), g.n(), g.k(), g.a(), g.aOuter(), 0, g.aRow(), g.aK(),
           g.b(), g.bOuter(), 0, g.bK(), g.bCol(), partials, g.m() * g.n(), 0, g.n());
-      tile(cl, toPartials, rowBlocks, colBlocks, splits, kSplit, size, 1f, 0f);
+      tile(cl, toPartials, tile, rowBlocks, colBlocks, splits, kSplit, size, 1f, 0f);
       cl.set(g.c(), partials);
       cl.kernel.d0 = splits;
       cl.kernel.d1 = size;
@@ -126,8 +131,8 @@ final class MatmulLaunches {
     }
   }
 
-  private static void tile(OpenClBackend cl, Strided g, int rowBlocks, int colBlocks, int splits, int kSplit,
-      int splitStride, float alpha, float beta) {
+  private static void tile(OpenClBackend cl, Strided g, int tile, int rowBlocks, int colBlocks, int splits,
+      int kSplit, int splitStride, float alpha, float beta) {
     final TesseraKernel kernel = cl.kernel;
     kernel.gM = g.m();
     kernel.gN = g.n();
@@ -153,8 +158,13 @@ final class MatmulLaunches {
     kernel.gCRow = g.cRow();
     kernel.mmAlpha = alpha;
     kernel.mmBeta = beta;
-    kernel.op = Op.MATMUL;
-    cl.execute(Op.MATMUL, Range.create2D(cl.device(), colBlocks * GpuMatmulKernelBase.GPU_ITEMS,
+    int op = tile == GpuMatmulKernelBase.GPU_TILE ? Op.MATMUL : Op.MATMUL_SMALL;
+    if (op == Op.MATMUL && !cl.largeTile()) {
+      throw new IllegalStateException("the large GPU tile is not in this kernel (-D" + OpenClBackend.TILES_PROPERTY
+          + "=small)");
+    }
+    kernel.op = op;
+    cl.execute(op, Range.create2D(cl.device(), colBlocks * GpuMatmulKernelBase.GPU_ITEMS,
         rowBlocks * kernel.gBatch * splits, GpuMatmulKernelBase.GPU_ITEMS, 1));
   }
 }

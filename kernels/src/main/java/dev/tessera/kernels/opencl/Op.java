@@ -16,6 +16,8 @@ final class Op {
   static final int PACK_A = 10;
   static final int PACK_B = 11;
   static final int MATMUL = 12;
+  /** The GPU kernels' small matmul tile. */
+  static final int MATMUL_SMALL = 71;
   static final int SPLIT_K_SUM = 13;
   static final int ADD = 20;
   static final int ADD_BIAS = 21;

@@ -35,6 +35,7 @@ public final class Gpt {
       blocks.add(new Block(params, layers, "h." + i, cfg));
     }
     normF = new Norm(params, "norm_f", cfg.nEmbd(), cfg.norm(), cfg.bias());
+    params.pack();
   }
 
   public GptConfig config() {

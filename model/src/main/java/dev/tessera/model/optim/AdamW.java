@@ -3,41 +3,56 @@ package dev.tessera.model.optim;
 import dev.tessera.kernels.Backend;
 import dev.tessera.kernels.Tensor;
 import dev.tessera.model.Param;
+import dev.tessera.model.Params;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-/** AdamW with decoupled weight decay, applied only to parameters marked {@code decay} (matrices). */
+/**
+ * AdamW with decoupled weight decay, applied only to parameters marked {@code decay} (matrices).
+ * The moments are laid out like the parameters' {@link Params.Segment segments}: one update launch
+ * per segment.
+ */
 public final class AdamW implements AutoCloseable {
   private final Backend be;
-  private final List<Param> params;
+  private final List<Params.Segment> segments;
   private final float beta1;
   private final float beta2;
   private final float eps;
   private final float weightDecay;
+  private final List<Tensor> mSegments = new ArrayList<>();
+  private final List<Tensor> vSegments = new ArrayList<>();
   private final Map<String, Tensor> m = new LinkedHashMap<>();
   private final Map<String, Tensor> v = new LinkedHashMap<>();
   private int step;
 
-  public AdamW(Backend be, List<Param> params, float beta1, float beta2, float eps, float weightDecay) {
-    this.be = be;
-    this.params = params;
+  public AdamW(Params params, float beta1, float beta2, float eps, float weightDecay) {
+    this.be = params.backend();
+    this.segments = params.segments();
     this.beta1 = beta1;
     this.beta2 = beta2;
     this.eps = eps;
     this.weightDecay = weightDecay;
-    for (Param p : params) {
-      m.put(p.name(), be.allocate(p.value().dtype(), p.value().shape()));
-      v.put(p.name(), be.allocate(p.value().dtype(), p.value().shape()));
+    for (Params.Segment s : segments) {
+      Tensor ms = be.zeros(s.values().shape().toArray());
+      Tensor vs = be.zeros(s.values().shape().toArray());
+      mSegments.add(ms);
+      vSegments.add(vs);
+      for (Param p : s.params()) {
+        m.put(p.name(), s.params().size() == 1 ? ms : be.slice(ms, s.offsetOf(p), p.value().shape().toArray()));
+        v.put(p.name(), s.params().size() == 1 ? vs : be.slice(vs, s.offsetOf(p), p.value().shape().toArray()));
+      }
     }
   }
 
   /** One update of every parameter from its gradient. */
   public void step(float lr) {
     step++;
-    for (Param p : params) {
-      be.adamw(p.value(), p.grad(), m.get(p.name()), v.get(p.name()), lr, beta1, beta2, eps,
-          p.decay() ? weightDecay : 0f, step);
+    for (int i = 0; i < segments.size(); i++) {
+      Params.Segment s = segments.get(i);
+      be.adamw(s.values(), s.grads(), mSegments.get(i), vSegments.get(i), lr, beta1, beta2, eps,
+          s.decay() ? weightDecay : 0f, step);
     }
   }
 
@@ -61,7 +76,7 @@ public final class AdamW implements AutoCloseable {
 
   @Override
   public void close() {
-    m.values().forEach(Tensor::close);
-    v.values().forEach(Tensor::close);
+    mSegments.forEach(Tensor::close);
+    vSegments.forEach(Tensor::close);
   }
 }

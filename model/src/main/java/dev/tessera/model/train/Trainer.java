@@ -2,7 +2,6 @@ package dev.tessera.model.train;
 
 import dev.tessera.kernels.Backend;
 import dev.tessera.kernels.Tensor;
-import dev.tessera.model.Param;
 import dev.tessera.model.Params;
 import dev.tessera.model.Rng;
 import dev.tessera.model.data.Batch;
@@ -49,7 +48,7 @@ public final class Trainer implements AutoCloseable {
     this.model = model;
     this.data = data;
     this.o = o;
-    this.adam = new AdamW(be, model.params().all(), o.beta1(), o.beta2(), o.eps(), o.weightDecay());
+    this.adam = new AdamW(model.params(), o.beta1(), o.beta2(), o.eps(), o.weightDecay());
     this.dataRng = Rng.derive(o.seed(), "data");
     this.normPart = be.zeros(1);
     this.normTotal = be.zeros(1);
@@ -101,8 +100,8 @@ public final class Trainer implements AutoCloseable {
     if (o.gradClip() > 0) {
       double coef = o.gradClip() / (norm + 1e-6);
       if (coef < 1) {
-        for (Param p : model.params().all()) {
-          be.scale(p.grad(), (float) coef);
+        for (Params.Segment seg : model.params().segments()) {
+          be.scale(seg.grads(), (float) coef);
         }
       }
     }
@@ -117,10 +116,9 @@ public final class Trainer implements AutoCloseable {
   private double gradNorm(long step) {
     be.fill(normTotal, 0f);
     be.fill(normSliced, 0f);
-    Params params = model.params();
-    for (Param p : params.all()) {
-      be.sumSquares(normPart, p.grad());
-      be.axpy(params.isSliced(p.name()) ? normSliced : normTotal, 1f, normPart);
+    for (Params.Segment seg : model.params().segments()) {
+      be.sumSquares(normPart, seg.grads());
+      be.axpy(seg.sliced() ? normSliced : normTotal, 1f, normPart);
     }
     return Math.sqrt(dist.globalSquaredNorm(be.readScalar(normSliced), be.readScalar(normTotal), step));
   }

@@ -1,11 +1,13 @@
 package dev.tessera.model.train;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tessera.kernels.Backend;
 import dev.tessera.kernels.TestBackends;
 import dev.tessera.kernels.check.Numerics;
+import dev.tessera.kernels.reference.ReferenceBackend;
 import dev.tessera.model.GptConfig;
 import dev.tessera.model.Param;
 import dev.tessera.model.Params;
@@ -64,6 +66,31 @@ class TrainerTest {
       // Not bit-identical: the sums run in another order, and Adam divides by the gradient's own scale,
       // which magnifies the difference for parameters with tiny gradients (2e-5 seen on an H100).
       assertTrue(err < 1e-4, "parameter " + i + " differs by " + err);
+    }
+  }
+
+  @Test
+  void packedParametersTrainLikeParametersEachOnTheirOwn() {
+    Backend cl = TestBackends.openCl();
+    Backend ref = new ReferenceBackend();
+    try (Params packed = new Params(cl, 3); Trainer t1 = trainer(cl, packed, 8, 2, 1e-3f);
+        Params own = new Params(ref, 3); Trainer t2 = trainer(ref, own, 8, 2, 1e-3f)) {
+      // TINY has no biases: matrices (decay) and norm weights (no decay), nothing sliced.
+      assertEquals(2, packed.segments().size(), "OpenCL packs the parameters by kind");
+      assertEquals(own.all().size(), own.segments().size(), "the reference backend keeps each on its own");
+      for (int i = 0; i < 3; i++) {
+        Trainer.StepResult a = t1.step();
+        Trainer.StepResult b = t2.step();
+        assertEquals(b.loss(), a.loss(), 1e-5 * b.loss(), "loss at step " + i);
+        assertEquals(b.gradNorm(), a.gradNorm(), 1e-4 * b.gradNorm(), "gradient norm at step " + i);
+      }
+      for (Param p : own.all()) {
+        double err = Numerics.relativeError(cl.read(packed.get(p.name()).value()), ref.read(p.value()));
+        assertTrue(err < 1e-4, p.name() + " differs by " + err);
+        err = Numerics.relativeError(cl.read(t1.optimizer().secondMoments().get(p.name())),
+            ref.read(t2.optimizer().secondMoments().get(p.name())));
+        assertTrue(err < 1e-3, "second moment of " + p.name() + " differs by " + err);
+      }
     }
   }
 
