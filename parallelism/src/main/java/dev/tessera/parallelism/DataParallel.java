@@ -5,17 +5,35 @@ import dev.tessera.comm.ErrorFeedback;
 import dev.tessera.comm.Group;
 import dev.tessera.kernels.Backend;
 import dev.tessera.model.Params;
+import dev.tessera.model.optim.AdamW;
+import java.util.List;
 
 /**
  * Data parallelism over one dp group: every member trains on its own part of the global batch with
  * the loss scaled by the global token count, then the gradients are summed over the group, so the
- * step equals one worker's on the whole batch. Optionally compressed (a codec with error feedback
- * per parameter). All gradients travel as one flat vector, in parameter order.
+ * step equals one worker's on the whole batch. Optionally compressed: a codec with error feedback,
+ * after {@code exactSteps} exact steps, on the gradients ({@link Compress#GRADS}) or, as 1-bit Adam
+ * does, on AdamW's momentum with the variance frozen at the end of the exact warm-up
+ * ({@link Compress#MOMENTUM}). Everything travels as one flat vector, segment by segment.
  */
 public final class DataParallel {
+  /** What a lossy codec compresses. */
+  public enum Compress {
+    /** The gradients, before AdamW. */
+    GRADS,
+    /**
+     * AdamW's momentum (1-bit Adam, Tang et al. 2021): after the exact warm-up each worker folds its
+     * own gradient into the momentum, the momentum is summed through the codec, and the update divides
+     * by the variance frozen at the end of the warm-up. Compressed gradients make the variance
+     * estimate (an element-wise square) wrong; the momentum is a running average and survives it.
+     */
+    MOMENTUM
+  }
+
   private final Group group;
   private final Codec codec;
   private final int exactSteps;
+  private final Compress compress;
   private final ErrorFeedback feedback = new ErrorFeedback();
 
   /** Uncompressed (fp32) data parallelism. */
@@ -25,14 +43,22 @@ public final class DataParallel {
 
   /** @param codec null or fp32 for exact sums, else a lossy codec used with error feedback */
   public DataParallel(Group group, Codec codec) {
-    this(group, codec, 0);
+    this(group, codec, 0, Compress.GRADS);
   }
 
-  /** @param exactSteps steps summed exactly before the codec takes over (a warm-up, as 1-bit Adam and DGC do) */
-  public DataParallel(Group group, Codec codec, int exactSteps) {
+  /**
+   * @param exactSteps steps summed exactly before the codec takes over (a warm-up, as 1-bit Adam and
+   *     DGC do); {@link Compress#MOMENTUM} needs at least one, to set the variance it freezes
+   */
+  public DataParallel(Group group, Codec codec, int exactSteps, Compress compress) {
+    if (compress == Compress.MOMENTUM && exactSteps < 1) {
+      throw new IllegalArgumentException("compressed momentum (1-bit Adam) needs an exact warm-up of at least one step "
+          + "to set the variance it freezes; got " + exactSteps + " exact steps");
+    }
     this.group = group;
     this.codec = codec;
     this.exactSteps = exactSteps;
+    this.compress = compress;
   }
 
   public int size() {
@@ -48,9 +74,21 @@ public final class DataParallel {
     return group.index();
   }
 
-  /** Sums every parameter gradient over the group, in place (one flat buffer, segment by segment). */
+  private boolean lossy(long step) {
+    return codec != null && !codec.lossless() && step >= exactSteps;
+  }
+
+  /** Whether this step's gradients stay local for {@link #updateWithCompressedMomentum}. */
+  public boolean momentumStage(long step) {
+    return compress == Compress.MOMENTUM && group.size() > 1 && lossy(step);
+  }
+
+  /**
+   * Sums every parameter gradient over the group, in place (one flat buffer, segment by segment);
+   * in the compressed-momentum stage it leaves them local.
+   */
   public void allReduceGrads(Params params, long step) {
-    if (group.size() == 1) {
+    if (group.size() == 1 || momentumStage(step)) {
       return;
     }
     Backend be = params.backend();
@@ -65,7 +103,7 @@ public final class DataParallel {
       System.arraycopy(g, 0, flat, off, g.length);
       off += g.length;
     }
-    if (codec == null || codec.lossless() || step < exactSteps) {
+    if (!lossy(step)) {
       group.allReduce(flat, step);
     } else {
       group.allReduceCompressed(flat, "grads", codec, feedback, step);
@@ -75,6 +113,61 @@ public final class DataParallel {
       be.write(seg.grads(), java.util.Arrays.copyOfRange(flat, off, off + seg.grads().size()));
       off += seg.grads().size();
     }
+  }
+
+  /**
+   * 1-bit Adam's update in its compressed stage. This worker's share of the momentum, {@code beta1 *
+   * m / n + (1 - beta1) * g} (g its own gradient, already clipped), is divided by the frozen
+   * variance's denominator {@code sqrt(v) + eps} and summed over the group through the codec with
+   * error feedback; the sum is the Adam step itself, and times the denominator every worker's new
+   * momentum. Since v is frozen and the same on every worker, the division commutes with the sum;
+   * done before the codec, it gives the codec values of one scale (a 1-bit block's single magnitude
+   * would otherwise come from the largest tensors and swamp elements with a small variance). Elements
+   * whose variance is zero at the freeze (no gradient in the whole warm-up) keep their value apart
+   * from weight decay. On the host: the sum goes through host memory anyway.
+   */
+  public void updateWithCompressedMomentum(AdamW adam, Params params, float lr, long step) {
+    Backend be = params.backend();
+    List<Params.Segment> segments = params.segments();
+    float b1 = adam.beta1();
+    float c2 = 1f - (float) Math.pow(adam.beta2(), exactSteps); // the variance froze after the warm-up
+    int total = 0;
+    for (Params.Segment seg : segments) {
+      total += seg.grads().size();
+    }
+    float[] flat = new float[total];
+    float[] denominators = new float[total];
+    int off = 0;
+    for (int i = 0; i < segments.size(); i++) {
+      float[] g = be.read(segments.get(i).grads());
+      float[] m = be.read(adam.firstMomentSegments().get(i));
+      float[] v = be.read(adam.secondMomentSegments().get(i));
+      for (int j = 0; j < g.length; j++) {
+        float d = v[j] > 0 ? (float) Math.sqrt(v[j] / c2) + adam.eps() : 0f;
+        denominators[off + j] = d;
+        flat[off + j] = d > 0 ? (b1 * m[j] / group.size() + (1f - b1) * g[j]) / d : 0f;
+      }
+      off += g.length;
+    }
+    group.allReduceCompressed(flat, "momentum", codec, feedback, step);
+    int t = adam.steps() + 1;
+    float c1 = 1f - (float) Math.pow(b1, t);
+    off = 0;
+    for (int i = 0; i < segments.size(); i++) {
+      Params.Segment seg = segments.get(i);
+      float[] p = be.read(seg.values());
+      float[] m = new float[p.length];
+      float decay = 1f - lr * (seg.decay() ? adam.weightDecay() : 0f);
+      for (int j = 0; j < p.length; j++) {
+        float u = denominators[off + j] > 0 ? flat[off + j] : 0f;
+        m[j] = u * denominators[off + j];
+        p[j] = p[j] * decay - lr * u / c1;
+      }
+      be.write(seg.values(), p);
+      be.write(adam.firstMomentSegments().get(i), m);
+      off += p.length;
+    }
+    adam.setSteps(t);
   }
 
   /** Sums a scalar (a loss sum, a token count) over the group. */

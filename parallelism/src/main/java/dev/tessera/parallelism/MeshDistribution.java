@@ -1,6 +1,7 @@
 package dev.tessera.parallelism;
 
 import dev.tessera.model.Params;
+import dev.tessera.model.optim.AdamW;
 import dev.tessera.model.train.Distribution;
 
 /**
@@ -45,6 +46,21 @@ public final class MeshDistribution implements Distribution {
 
   @Override
   public double globalSquaredNorm(double sharded, double replicated, long step) {
-    return (tp == null ? sharded : tp.sumScalar(sharded)) + replicated;
+    double mine = (tp == null ? sharded : tp.sumScalar(sharded)) + replicated;
+    if (dp != null && dp.momentumStage(step)) {
+      // The gradients stayed local: n * (sum of the workers' squares) bounds the sum's square
+      // (Cauchy-Schwarz), so clipping by it never clips less than the exact run would.
+      return dp.size() * dp.allReduceScalar(mine, step);
+    }
+    return mine;
+  }
+
+  @Override
+  public void update(AdamW adam, Params params, float lr, long step) {
+    if (dp != null && dp.momentumStage(step)) {
+      dp.updateWithCompressedMomentum(adam, params, lr, step);
+    } else {
+      adam.step(lr);
+    }
   }
 }

@@ -1,6 +1,7 @@
 package dev.tessera.parallelism;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tessera.comm.Group;
@@ -42,15 +43,19 @@ class TrainerLayoutTest {
   }
 
   private static Run train(LayerFactory layers, Distribution dist) {
+    return train(layers, dist, 3);
+  }
+
+  private static Run train(LayerFactory layers, Distribution dist, int steps) {
     Backend be = new ReferenceBackend();
     try (Params params = new Params(be, 3);
         Trainer t = new Trainer(new Gpt(CFG, params, layers), new MarkovSource(0, 6, 0.2),
             // clip at 0.5 so that clipping is active: the norm must be global
             new Trainer.Options(8, 16, 2, 0.5f, new LrSchedule(1e-3f, 1e-4f, 1, 10), 0.9f, 0.95f, 1e-8f, 0.1f, 5, 2),
             dist)) {
-      double[] losses = new double[3];
-      double[] norms = new double[3];
-      for (int s = 0; s < 3; s++) {
+      double[] losses = new double[steps];
+      double[] norms = new double[steps];
+      for (int s = 0; s < steps; s++) {
         Trainer.StepResult r = t.step();
         losses[s] = r.loss();
         norms[s] = r.gradNorm();
@@ -124,6 +129,52 @@ class TrainerLayoutTest {
           assertTrue(num <= 1e-4 * den, layout + " rank " + r + ": " + name + " differs by " + num / den);
         }
       }
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+
+  /**
+   * dp2 with 1-bit Adam (momentum through the 1-bit codec after two exact steps): the warm-up equals
+   * one worker; afterwards both workers hold the same parameters (every member decodes the same
+   * bytes), which moved away from the exact run's but stay close to them.
+   */
+  @org.junit.jupiter.api.Test
+  void oneBitAdamKeepsBothWorkersEqualAndMatchesTheExactWarmUp() throws Exception {
+    int steps = 5;
+    Run one = train(LayerFactory.LOCAL, Distribution.ALONE, steps);
+    LocalFabric fabric = new LocalFabric(2);
+    ExecutorService pool = Executors.newFixedThreadPool(2);
+    try {
+      List<Future<Run>> futures = new ArrayList<>();
+      for (int r = 0; r < 2; r++) {
+        Group g = new Group(fabric.transport(r), 1, new int[] {0, 1}, Duration.ofSeconds(30));
+        DataParallel dp = new DataParallel(g, dev.tessera.comm.Codecs.byName("onebit"), 2,
+            DataParallel.Compress.MOMENTUM);
+        futures.add(pool.submit(() -> train(LayerFactory.LOCAL, new MeshDistribution(dp, null), steps)));
+      }
+      Run a = futures.get(0).get(120, TimeUnit.SECONDS);
+      Run b = futures.get(1).get(120, TimeUnit.SECONDS);
+      for (int s = 0; s < 3; s++) { // steps 0 and 1 update exactly; step 2's loss comes before its update
+        assertEquals(one.losses()[s], a.losses()[s], 1e-5 * one.losses()[s], "loss " + s);
+      }
+      double moved = 0;
+      double scale = 0;
+      for (String name : one.values().keySet()) {
+        float[] x = a.values().get(name);
+        float[] y = b.values().get(name);
+        float[] exact = one.values().get(name);
+        for (int i = 0; i < x.length; i++) {
+          assertEquals(x[i], y[i], 0f, name + "[" + i + "]: the workers drifted apart");
+          moved = Math.max(moved, Math.abs(x[i] - exact[i]));
+          scale = Math.max(scale, Math.abs(exact[i]));
+        }
+      }
+      assertTrue(moved > 0, "the compressed steps changed nothing");
+      assertTrue(moved < 0.05 * scale, "the compressed steps went far from the exact run: " + moved + " of " + scale);
+      assertThrows(IllegalArgumentException.class, () -> new DataParallel(
+          new Group(fabric.transport(0), 2, new int[] {0, 1}, Duration.ofSeconds(1)),
+          dev.tessera.comm.Codecs.byName("onebit"), 0, DataParallel.Compress.MOMENTUM));
     } finally {
       pool.shutdownNow();
     }

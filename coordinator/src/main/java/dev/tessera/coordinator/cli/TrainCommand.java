@@ -139,6 +139,10 @@ final class TrainCommand implements Callable<Integer> {
   @Option(names = "--dp-exact-steps", description = "Steps whose data-parallel gradients travel exactly before "
       + "--dp-codec takes over (default: 0).")
   Integer dpExactSteps;
+  @Option(names = "--dp-compress", description = "What a lossy --dp-codec compresses: grads, or momentum (1-bit "
+      + "Adam: after the --dp-exact-steps warm-up, AdamW's momentum is summed through the codec and the variance "
+      + "frozen) (default: grads).")
+  String dpCompress;
 
   /** The config keys given on the command line, with their values. */
   private Map<String, Object> givenOptions() {

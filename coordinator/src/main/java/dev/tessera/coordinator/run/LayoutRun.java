@@ -63,7 +63,8 @@ final class LayoutRun {
         : new TensorParallel(new Group(t, mesh.groupId(Axis.TP, r), mesh.group(Axis.TP, r), TIMEOUT));
     DataParallel dp = mesh.dp() == 1 ? null
         : new DataParallel(new Group(t, mesh.groupId(Axis.DP, r), mesh.group(Axis.DP, r), TIMEOUT),
-            dev.tessera.comm.Codecs.byName(cfg.dpCodec()), cfg.dpExactSteps());
+            dev.tessera.comm.Codecs.byName(cfg.dpCodec()), cfg.dpExactSteps(),
+            DataParallel.Compress.valueOf(cfg.dpCompress().toUpperCase(java.util.Locale.ROOT)));
     Backend be = Backends.create(Backends.requested(cfg.device()));
     Params params = new Params(be, cfg.seed());
     Trainer trainer = new Trainer(new Gpt(gpt, params, tp == null ? LayerFactory.LOCAL : tp), data,

@@ -151,6 +151,11 @@ public final class TrainConfigs {
     GptConfig model = gpt(c, c.isBuiltin() ? c.markovAlphabet() : 2);
     check(c.dp() >= 1 && c.tp() >= 1, "dp and tp must be at least 1, got dp=" + c.dp() + " tp=" + c.tp());
     check(c.dpExactSteps() >= 0, "dp-exact-steps must not be negative, got " + c.dpExactSteps());
+    check(c.dpCompress().equals("grads") || c.dpCompress().equals("momentum"),
+        "dp-compress: unknown value '" + c.dpCompress() + "'; expected grads or momentum");
+    check(!c.dpCompress().equals("momentum") || c.dpExactSteps() >= 1,
+        "dp-compress momentum (1-bit Adam) needs dp-exact-steps of at least 1: the exact warm-up sets the variance "
+            + "it then freezes");
     try {
       dev.tessera.comm.Codecs.byName(c.dpCodec());
     } catch (IllegalArgumentException e) {

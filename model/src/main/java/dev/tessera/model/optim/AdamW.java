@@ -56,6 +56,31 @@ public final class AdamW implements AutoCloseable {
     }
   }
 
+  /** The first moments laid out like {@link Params#segments} (one tensor per segment). */
+  public List<Tensor> firstMomentSegments() {
+    return mSegments;
+  }
+
+  public List<Tensor> secondMomentSegments() {
+    return vSegments;
+  }
+
+  public float beta1() {
+    return beta1;
+  }
+
+  public float beta2() {
+    return beta2;
+  }
+
+  public float eps() {
+    return eps;
+  }
+
+  public float weightDecay() {
+    return weightDecay;
+  }
+
   /** Updates done so far (AdamW's bias correction counts them). */
   public int steps() {
     return step;

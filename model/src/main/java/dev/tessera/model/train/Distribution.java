@@ -1,6 +1,7 @@
 package dev.tessera.model.train;
 
 import dev.tessera.model.Params;
+import dev.tessera.model.optim.AdamW;
 
 /**
  * How one worker's training step takes part in a parallel layout. The parallelism module implements
@@ -23,6 +24,14 @@ public interface Distribution {
 
   /** After every micro-batch's backward: the gradients summed over the data-parallel workers. */
   default void reduceGradients(Params params, long step) {
+  }
+
+  /**
+   * The optimizer update, after clipping: AdamW on the reduced gradients, or what the layout does
+   * instead (1-bit Adam's compressed momentum, whose gradients {@link #reduceGradients} left local).
+   */
+  default void update(AdamW adam, Params params, float lr, long step) {
+    adam.step(lr);
   }
 
   /**

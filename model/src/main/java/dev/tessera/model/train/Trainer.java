@@ -105,7 +105,7 @@ public final class Trainer implements AutoCloseable {
         }
       }
     }
-    adam.step(lr);
+    dist.update(adam, model.params(), lr, step);
     return new StepResult(step, lossSum / o.gradAccum(), lr, norm, tokens, (System.nanoTime() - t0) / 1e9);
   }
 
