@@ -17,7 +17,7 @@ import re
 
 INTS = ["op", "n", "perItem", "itemStride", "elemStride",
         "o0", "o1", "o2", "o3", "o4", "o5", "o6", "o7", "o8",
-        "d0", "d1", "d2", "d3", "d4",
+        "d0", "d1", "d2", "d3", "d4", "d5",
         # CPU matmul tile
         "mmM", "mmN", "mmKTiles", "mmRowBlocks", "aPackOff", "aPackBatch", "bPackOff", "bPackBatch",
         "cOff", "cBatchStride",
@@ -29,7 +29,7 @@ DEFAULTS = {"perItem": "1", "itemStride": "1", "elemStride": "1"}
 
 DIR = pathlib.Path(__file__).resolve().parents[1] / "java/dev/tessera/kernels/opencl"
 HAND_WRITTEN = ["OpsKernelBase.java", "AttentionKernelBase.java", "RowGroupKernelBase.java",
-                "TesseraKernel.java", "CpuKernel.java", "GpuKernel.java"]
+                "TesseraKernel.java", "CpuKernel.java", "GpuKernel.java", "GpuLargeTileKernel.java"]
 
 
 def const(name):

@@ -223,6 +223,33 @@ public interface Backend extends AutoCloseable {
   /** dLogits [N, V] += lossScale * (softmax(logits) - onehot(targets)). */
   void crossEntropyBackward(Tensor dLogits, Tensor logits, Tensor targets, Tensor lse, float lossScale);
 
+  // ---- a shard of the vocabulary (vocab-parallel embedding and cross-entropy) ---------------------
+
+  /**
+   * {@link #embedding} from a shard of the table: its rows are the ids {@code [firstId, firstId + V)};
+   * other ids give zero rows, so the shards' outputs sum to the whole table's.
+   */
+  void embeddingShard(Tensor out, Tensor table, Tensor ids, int firstId);
+
+  /** {@link #embeddingBackward} into a shard of the table (ids outside it are skipped). */
+  void embeddingShardBackward(Tensor dTable, Tensor dOut, Tensor ids, int firstId);
+
+  /**
+   * {@link #crossEntropy} over a shard of the classes, logits [N, V] being classes {@code [first,
+   * first + V)}: lse is this shard's log-sum-exp; losses[r] is {@code lse[r] - logit of the target}
+   * where this shard holds the target, else 0. The whole loss follows from every shard's two values
+   * (the log-sum-exp of the shards' lse, minus the target's logit).
+   */
+  void crossEntropyShard(Tensor losses, Tensor lse, Tensor logits, Tensor targets, int first);
+
+  /**
+   * {@link #crossEntropyBackward} over a shard of the classes, with {@code lse} the log-sum-exp over
+   * every shard: dLogits += lossScale * (softmax - one-hot), the one-hot only where this shard holds
+   * the target; rows with negative targets are skipped.
+   */
+  void crossEntropyShardBackward(Tensor dLogits, Tensor logits, Tensor targets, Tensor lse, float lossScale,
+      int first);
+
   // ---- optimiser ------------------------------------------------------------------------------
 
   /**

@@ -347,13 +347,25 @@ public abstract class BackendBase implements Backend {
   @Override
   public final void embedding(Tensor out, Tensor table, Tensor ids) {
     embeddingShapes("embedding", out, table, ids);
-    doEmbedding(out, table, ids);
+    doEmbedding(out, table, ids, 0, true);
+  }
+
+  @Override
+  public final void embeddingShard(Tensor out, Tensor table, Tensor ids, int firstId) {
+    embeddingShapes("embeddingShard", out, table, ids);
+    doEmbedding(out, table, ids, firstId, false);
+  }
+
+  @Override
+  public final void embeddingShardBackward(Tensor dTable, Tensor dOut, Tensor ids, int firstId) {
+    embeddingShapes("embeddingShardBackward", dOut, dTable, ids);
+    doEmbeddingBackward(dTable, dOut, ids, firstId, false);
   }
 
   @Override
   public final void embeddingBackward(Tensor dTable, Tensor dOut, Tensor ids) {
     embeddingShapes("embeddingBackward", dOut, dTable, ids);
-    doEmbeddingBackward(dTable, dOut, ids);
+    doEmbeddingBackward(dTable, dOut, ids, 0, true);
   }
 
   private void embeddingShapes(String op, Tensor out, Tensor table, Tensor ids) {
@@ -374,14 +386,31 @@ public abstract class BackendBase implements Backend {
     own("crossEntropy", losses);
     f32("crossEntropy", losses);
     size("crossEntropy", "losses", losses, logits.shape().rows());
-    doCrossEntropy(losses, lse, logits, targets);
+    doCrossEntropy(losses, lse, logits, targets, 0, true);
+  }
+
+  @Override
+  public final void crossEntropyShard(Tensor losses, Tensor lse, Tensor logits, Tensor targets, int first) {
+    crossEntropyShapes("crossEntropyShard", logits, targets, lse);
+    own("crossEntropyShard", losses);
+    f32("crossEntropyShard", losses);
+    size("crossEntropyShard", "losses", losses, logits.shape().rows());
+    doCrossEntropy(losses, lse, logits, targets, first, false);
+  }
+
+  @Override
+  public final void crossEntropyShardBackward(Tensor dLogits, Tensor logits, Tensor targets, Tensor lse,
+      float lossScale, int first) {
+    crossEntropyShapes("crossEntropyShardBackward", logits, targets, lse);
+    elementwise("crossEntropyShardBackward", logits, dLogits);
+    doCrossEntropyBackward(dLogits, logits, targets, lse, lossScale, first);
   }
 
   @Override
   public final void crossEntropyBackward(Tensor dLogits, Tensor logits, Tensor targets, Tensor lse, float lossScale) {
     crossEntropyShapes("crossEntropyBackward", logits, targets, lse);
     elementwise("crossEntropyBackward", logits, dLogits);
-    doCrossEntropyBackward(dLogits, logits, targets, lse, lossScale);
+    doCrossEntropyBackward(dLogits, logits, targets, lse, lossScale, 0);
   }
 
   private void crossEntropyShapes(String op, Tensor logits, Tensor targets, Tensor lse) {
@@ -448,14 +477,25 @@ public abstract class BackendBase implements Backend {
   protected abstract void doAttentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dOut, Tensor q, Tensor k,
       Tensor v, Tensor out, Tensor lse);
 
-  protected abstract void doEmbedding(Tensor out, Tensor table, Tensor ids);
+  /**
+   * Rows of {@code table} are ids [first, first + V). Strict (the whole table): an id outside is an
+   * error where the backend can check it; else (a shard) it gives a zero row.
+   */
+  protected abstract void doEmbedding(Tensor out, Tensor table, Tensor ids, int first, boolean strict);
 
-  protected abstract void doEmbeddingBackward(Tensor dTable, Tensor dOut, Tensor ids);
+  /** As {@link #doEmbedding}: ids outside the table are an error (strict) or skipped. */
+  protected abstract void doEmbeddingBackward(Tensor dTable, Tensor dOut, Tensor ids, int first, boolean strict);
 
-  protected abstract void doCrossEntropy(Tensor losses, Tensor lse, Tensor logits, Tensor targets);
+  /**
+   * Logits are classes [first, first + V). Strict: a target at or past V is an error where the
+   * backend can check it; else a target outside the shard gives a loss of 0.
+   */
+  protected abstract void doCrossEntropy(Tensor losses, Tensor lse, Tensor logits, Tensor targets, int first,
+      boolean strict);
 
+  /** Logits are classes [first, first + V); the one-hot only where the target is among them. */
   protected abstract void doCrossEntropyBackward(Tensor dLogits, Tensor logits, Tensor targets, Tensor lse,
-      float lossScale);
+      float lossScale, int first);
 
   protected abstract void doAdamw(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2,
       float eps, float weightDecay, int step);

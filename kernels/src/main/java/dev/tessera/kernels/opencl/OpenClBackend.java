@@ -703,15 +703,18 @@ public final class OpenClBackend extends BackendBase {
   // ---- embeddings and loss ----------------------------------------------------------------------
 
   @Override
-  protected void doEmbedding(Tensor out, Tensor table, Tensor ids) {
+  protected void doEmbedding(Tensor out, Tensor table, Tensor ids, int first, boolean strict) {
+    // Ids outside the table give zero rows here, strict or not (the ids are on the device).
     set(out, table, ids);
     kernel.d0 = table.shape().last();
     kernel.d1 = table.shape().dim(0);
+    kernel.d5 = first;
     launch(Op.EMBEDDING, out.size());
   }
 
   @Override
-  protected void doEmbeddingBackward(Tensor dTable, Tensor dOut, Tensor ids) {
+  protected void doEmbeddingBackward(Tensor dTable, Tensor dOut, Tensor ids, int first, boolean strict) {
+    kernel.d5 = first;
     int cols = dTable.shape().last();
     int vocab = dTable.shape().dim(0);
     int rows = ids.size();
@@ -741,16 +744,20 @@ public final class OpenClBackend extends BackendBase {
   }
 
   @Override
-  protected void doCrossEntropy(Tensor losses, Tensor lse, Tensor logits, Tensor targets) {
+  protected void doCrossEntropy(Tensor losses, Tensor lse, Tensor logits, Tensor targets, int first,
+      boolean strict) {
     set(losses, lse, logits, targets);
     kernel.d0 = logits.shape().last();
+    kernel.d5 = first;
     launch(Op.CROSS_ENTROPY, logits.shape().rows());
   }
 
   @Override
-  protected void doCrossEntropyBackward(Tensor dLogits, Tensor logits, Tensor targets, Tensor lse, float lossScale) {
+  protected void doCrossEntropyBackward(Tensor dLogits, Tensor logits, Tensor targets, Tensor lse, float lossScale,
+      int first) {
     set(dLogits, logits, targets, lse);
     kernel.d0 = logits.shape().last();
+    kernel.d5 = first;
     kernel.s0 = lossScale;
     launch(Op.CROSS_ENTROPY_BACKWARD, logits.size());
   }

@@ -487,18 +487,20 @@ abstract class OpsKernelBase extends GpuMatmulKernelBase {
 
   /** out[i] for i < rows*C: o0 out, o1 table, o2 ids (imem); d0 = C, d1 = V. Out-of-range ids give zero rows. */
   void embedding(int i) {
+    final int d5 = ia[IA_D5];
     final int o0 = ia[IA_O0];
     final int o1 = ia[IA_O1];
     final int o2 = ia[IA_O2];
     final int d0 = ia[IA_D0];
     final int d1 = ia[IA_D1];
     final int row = i / d0;
-    final int id = imem[o2 + row];
+    final int id = imem[o2 + row] - d5;
     mem[o0 + i] = (id >= 0 && id < d1) ? mem[o1 + id * d0 + i - row * d0] : 0f;
   }
 
   /** One work-item per column j < C, rows in order (deterministic, no atomics): o0 dTable, o1 dOut, o2 ids; d0 = C, d1 = V, d2 = rows. */
   void embeddingBackward(int j) {
+    final int d5 = ia[IA_D5];
     final int o0 = ia[IA_O0];
     final int o1 = ia[IA_O1];
     final int o2 = ia[IA_O2];
@@ -506,7 +508,7 @@ abstract class OpsKernelBase extends GpuMatmulKernelBase {
     final int d1 = ia[IA_D1];
     final int d2 = ia[IA_D2];
     for (int r = 0; r < d2; r++) {
-      final int id = imem[o2 + r];
+      final int id = imem[o2 + r] - d5;
       if (id >= 0 && id < d1) {
         mem[o0 + id * d0 + j] += mem[o1 + r * d0 + j];
       }
@@ -519,6 +521,7 @@ abstract class OpsKernelBase extends GpuMatmulKernelBase {
    * then {@link #embeddingBackwardSum} adds the chunks' tables. o0..o2, d0..d2 as above.
    */
   void embeddingBackwardChunk(int w) {
+    final int d5 = ia[IA_D5];
     final int o1 = ia[IA_O1];
     final int o2 = ia[IA_O2];
     final int o3 = ia[IA_O3];
@@ -534,7 +537,7 @@ abstract class OpsKernelBase extends GpuMatmulKernelBase {
     }
     final int end = min(d2, (chunk + 1) * d3);
     for (int r = chunk * d3; r < end; r++) {
-      final int id = imem[o2 + r];
+      final int id = imem[o2 + r] - d5;
       if (id >= 0 && id < d1) {
         mem[table + id * d0 + j] += mem[o1 + r * d0 + j];
       }
@@ -555,8 +558,9 @@ abstract class OpsKernelBase extends GpuMatmulKernelBase {
     mem[o0 + u] += acc;
   }
 
-  /** One work-item per row: o0 losses, o1 lse, o2 logits, o3 targets (imem); d0 = V. */
+  /** One work-item per row: o0 losses, o1 lse, o2 logits, o3 targets (imem); d0 = V; d5 = the shard's first class. */
   void crossEntropy(int r) {
+    final int d5 = ia[IA_D5];
     final int o0 = ia[IA_O0];
     final int o1 = ia[IA_O1];
     final int o2 = ia[IA_O2];
@@ -573,12 +577,13 @@ abstract class OpsKernelBase extends GpuMatmulKernelBase {
     }
     final float l = max + log(sum);
     mem[o1 + r] = l;
-    final int t = imem[o3 + r];
+    final int t = imem[o3 + r] - d5; // targets below 0 are ignored, and d5 (this shard's first class) >= 0
     mem[o0 + r] = (t >= 0 && t < d0) ? l - mem[base + t] : 0f;
   }
 
-  /** One work-item per logit i < N*V: o0 dLogits, o1 logits, o2 targets, o3 lse; d0 = V; s0 loss scale. */
+  /** One work-item per logit i < N*V: o0 dLogits, o1 logits, o2 targets, o3 lse; d0 = V; s0 loss scale; d5 first class. */
   void crossEntropyBackward(int i) {
+    final int d5 = ia[IA_D5];
     final int o0 = ia[IA_O0];
     final int o1 = ia[IA_O1];
     final int o2 = ia[IA_O2];
@@ -589,7 +594,7 @@ abstract class OpsKernelBase extends GpuMatmulKernelBase {
     final int t = imem[o2 + r];
     if (t >= 0) {
       final float p = exp(mem[o1 + i] - mem[o3 + r]);
-      mem[o0 + i] += s0 * (p - (i - r * d0 == t ? 1f : 0f));
+      mem[o0 + i] += s0 * (p - (i - r * d0 == t - d5 ? 1f : 0f));
     }
   }
 }

@@ -488,27 +488,40 @@ public class ReferenceBackend extends BackendBase {
   // ---- embeddings and loss --------------------------------------------------------------------
 
   @Override
-  protected void doEmbedding(Tensor out, Tensor table, Tensor ids) {
+  protected void doEmbedding(Tensor out, Tensor table, Tensor ids, int first, boolean strict) {
     int c = table.shape().last();
     int vocab = table.shape().dim(0);
     int[] id = ints(ids);
     for (int i = 0; i < id.length; i++) {
-      checkId("embedding", id[i], vocab);
-      System.arraycopy(f(table), id[i] * c, f(out), i * c, c);
+      int row = id[i] - first;
+      if (strict) {
+        checkId("embedding", id[i], vocab);
+      }
+      if (row >= 0 && row < vocab) {
+        System.arraycopy(f(table), row * c, f(out), i * c, c);
+      } else {
+        java.util.Arrays.fill(f(out), i * c, (i + 1) * c, 0f);
+      }
     }
   }
 
   @Override
-  protected void doEmbeddingBackward(Tensor dTable, Tensor dOut, Tensor ids) {
+  protected void doEmbeddingBackward(Tensor dTable, Tensor dOut, Tensor ids, int first, boolean strict) {
     int c = dTable.shape().last();
     int vocab = dTable.shape().dim(0);
     int[] id = ints(ids);
     float[] dt = f(dTable);
     float[] g = f(dOut);
     for (int i = 0; i < id.length; i++) {
-      checkId("embeddingBackward", id[i], vocab);
+      int row = id[i] - first;
+      if (strict) {
+        checkId("embeddingBackward", id[i], vocab);
+      }
+      if (row < 0 || row >= vocab) {
+        continue;
+      }
       for (int j = 0; j < c; j++) {
-        dt[id[i] * c + j] += g[i * c + j];
+        dt[row * c + j] += g[i * c + j];
       }
     }
   }
@@ -520,7 +533,8 @@ public class ReferenceBackend extends BackendBase {
   }
 
   @Override
-  protected void doCrossEntropy(Tensor losses, Tensor lse, Tensor logits, Tensor targets) {
+  protected void doCrossEntropy(Tensor losses, Tensor lse, Tensor logits, Tensor targets, int first,
+      boolean strict) {
     int vocab = logits.shape().last();
     float[] z = f(logits);
     int[] tg = ints(targets);
@@ -535,15 +549,17 @@ public class ReferenceBackend extends BackendBase {
       }
       double l = max + Math.log(sum);
       f(lse)[r] = (float) l;
-      if (tg[r] >= vocab) {
+      if (strict && tg[r] >= vocab) {
         throw new ShapeException("crossEntropy", "target " + tg[r] + " outside the vocabulary [0, " + vocab + ")");
       }
-      f(losses)[r] = tg[r] < 0 ? 0f : (float) (l - z[r * vocab + tg[r]]);
+      int t = tg[r] - first;
+      f(losses)[r] = tg[r] < 0 || t < 0 || t >= vocab ? 0f : (float) (l - z[r * vocab + t]);
     }
   }
 
   @Override
-  protected void doCrossEntropyBackward(Tensor dLogits, Tensor logits, Tensor targets, Tensor lse, float lossScale) {
+  protected void doCrossEntropyBackward(Tensor dLogits, Tensor logits, Tensor targets, Tensor lse, float lossScale,
+      int first) {
     int vocab = logits.shape().last();
     float[] z = f(logits);
     float[] dz = f(dLogits);
@@ -555,7 +571,7 @@ public class ReferenceBackend extends BackendBase {
       float l = f(lse)[r];
       for (int j = 0; j < vocab; j++) {
         float p = (float) Math.exp(z[r * vocab + j] - l);
-        dz[r * vocab + j] += lossScale * (p - (j == tg[r] ? 1f : 0f));
+        dz[r * vocab + j] += lossScale * (p - (j == tg[r] - first ? 1f : 0f));
       }
     }
   }
