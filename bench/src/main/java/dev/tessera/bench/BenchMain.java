@@ -7,7 +7,8 @@ import picocli.CommandLine.Command;
 @Command(name = "bench/run", mixinStandardHelpOptions = true,
     description = "Tessera benchmarks. Each prints one final line 'BENCH <name> key=value ...' and writes the "
         + "same to target/bench/<name>.json.",
-    subcommands = {KernelsBench.class, ShakespeareCharBench.class, GpuBench.class, CodecsBench.class, AllReduceBench.class})
+    subcommands = {KernelsBench.class, ShakespeareCharBench.class, GpuBench.class, CodecsBench.class, AllReduceBench.class,
+        ParallelCoreBench.class})
 public final class BenchMain implements Runnable {
   @CommandLine.Spec
   CommandLine.Model.CommandSpec spec;

@@ -45,6 +45,27 @@ final class ShakespeareCharBench implements Callable<Integer> {
       return 2;
     }
     Probes.deleteRun(out);
+    Map<String, Object> o = nanoGptCpu(data, steps, evalBatches, out);
+    if (device != null) {
+      o.put("device", device);
+    }
+    long t0 = System.nanoTime();
+    TrainRun.Result r = TrainRun.start(TrainConfigs.resolve(null, o));
+    double wall = (System.nanoTime() - t0) / 1e9;
+    double msPerIter = 1e3 * 12 * 64 / r.tokensPerS();
+    System.out.printf(Locale.ROOT, "%d iterations: validation loss %.4f over %d batches, %.1f ms/iteration, "
+        + "%,.0f tokens/s (wall %.0f s including evaluation)%n", steps, r.valLoss(), evalBatches, msPerIter,
+        r.tokensPerS(), wall);
+    new BenchLine("shakespeare_char").put("val_loss", r.valLoss()).put("tokens_per_s", r.tokensPerS())
+        .put("ms_per_iter", msPerIter).put("steps", steps).put("wall_s", wall).emit();
+    return 0;
+  }
+
+  /**
+   * nanoGPT's CPU Tiny-Shakespeare config as {@code tessera train} options, evaluated once at the end,
+   * no checkpoints.
+   */
+  static Map<String, Object> nanoGptCpu(Path data, int steps, int evalBatches, Path out) {
     Map<String, Object> o = new LinkedHashMap<>();
     o.put("data", data.toString());
     o.put("tokenizer", "char");
@@ -69,18 +90,6 @@ final class ShakespeareCharBench implements Callable<Integer> {
     o.put("checkpoint-every", 0);
     o.put("log-every", 100);
     o.put("out", out.toString());
-    if (device != null) {
-      o.put("device", device);
-    }
-    long t0 = System.nanoTime();
-    TrainRun.Result r = TrainRun.start(TrainConfigs.resolve(null, o));
-    double wall = (System.nanoTime() - t0) / 1e9;
-    double msPerIter = 1e3 * 12 * 64 / r.tokensPerS();
-    System.out.printf(Locale.ROOT, "%d iterations: validation loss %.4f over %d batches, %.1f ms/iteration, "
-        + "%,.0f tokens/s (wall %.0f s including evaluation)%n", steps, r.valLoss(), evalBatches, msPerIter,
-        r.tokensPerS(), wall);
-    new BenchLine("shakespeare_char").put("val_loss", r.valLoss()).put("tokens_per_s", r.tokensPerS())
-        .put("ms_per_iter", msPerIter).put("steps", steps).put("wall_s", wall).emit();
-    return 0;
+    return o;
   }
 }

@@ -18,6 +18,7 @@ public final class Params implements AutoCloseable {
   private final long seed;
   private final Map<String, Param> byName = new LinkedHashMap<>();
   private final java.util.Set<String> sliced = new java.util.HashSet<>();
+  private final java.util.Set<String> perToken = new java.util.LinkedHashSet<>();
   /** Set by {@link #pack}. */
   private List<Segment> packed;
 
@@ -52,6 +53,24 @@ public final class Params implements AutoCloseable {
       full[i] = (float) (rng.nextGaussian() * std);
     }
     return sliceOf(name, full, dim, part, parts, fullDims, fullDims.length >= 2);
+  }
+
+  /**
+   * Rows [part * shard, (part + 1) * shard) of the [rows, cols] parameter {@link #normal} would draw,
+   * padded with zero rows to {@code paddedRows} (a multiple of parts; shard = paddedRows / parts):
+   * a vocabulary-parallel embedding table.
+   */
+  public Param normalRowsPadded(String name, float std, int part, int parts, int rows, int paddedRows, int cols) {
+    if (paddedRows < rows || paddedRows % parts != 0) {
+      throw new IllegalArgumentException("parameter '" + name + "': " + paddedRows + " padded rows must be at least "
+          + rows + " and a multiple of " + parts);
+    }
+    Rng rng = Rng.derive(seed, name);
+    float[] full = new float[paddedRows * cols];
+    for (int i = 0; i < rows * cols; i++) {
+      full[i] = (float) (rng.nextGaussian() * std);
+    }
+    return sliceOf(name, full, 0, part, parts, new int[] {paddedRows, cols}, true);
   }
 
   /** Part {@code part} of {@code parts} slices of a constant parameter (see {@link #normalSlice}). */
@@ -106,6 +125,25 @@ public final class Params implements AutoCloseable {
     Param p = new Param(name, backend.fromArray(values, dims), backend.zeros(dims), decay);
     byName.put(name, p);
     return p;
+  }
+
+  /**
+   * Marks a parameter applied to each token on its own, outside the tensor-parallel region (norms,
+   * position embeddings): under sequence parallelism each worker sees only its tokens, so the
+   * region sums these gradients over the group ({@link dev.tessera.model.layers.Region#sumTokenGrads}).
+   */
+  public Param markPerToken(Param p) {
+    perToken.add(p.name());
+    return p;
+  }
+
+  /** The parameters {@link #markPerToken marked} per token, in creation order. */
+  public List<Param> perToken() {
+    List<Param> out = new ArrayList<>();
+    for (String name : perToken) {
+      out.add(byName.get(name));
+    }
+    return out;
   }
 
   /** Whether this worker holds only a slice of the parameter (see {@link #normalSlice}). */

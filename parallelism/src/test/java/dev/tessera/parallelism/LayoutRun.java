@@ -101,7 +101,10 @@ final class LayoutRun {
     }
   }
 
-  /** Slice {@code part} of {@code parts} of a row-major tensor along dimension dim. */
+  /**
+   * Slice {@code part} of {@code parts} of a row-major tensor along dimension dim, the dimension
+   * padded with zeros to a multiple of parts (as the vocabulary is under tensor parallelism).
+   */
   private static float[] slice(float[] full, int[] fullDims, int dim, int part, int parts) {
     int outer = 1;
     for (int i = 0; i < dim; i++) {
@@ -111,10 +114,15 @@ final class LayoutRun {
     for (int i = dim + 1; i < fullDims.length; i++) {
       inner *= fullDims[i];
     }
-    int sliceLen = fullDims[dim] / parts * inner;
-    float[] out = new float[outer * sliceLen];
+    int per = (fullDims[dim] + parts - 1) / parts; // rows of dimension dim in each slice
+    float[] out = new float[outer * per * inner];
     for (int o = 0; o < outer; o++) {
-      System.arraycopy(full, o * fullDims[dim] * inner + part * sliceLen, out, o * sliceLen, sliceLen);
+      for (int k = 0; k < per; k++) {
+        int row = part * per + k;
+        if (row < fullDims[dim]) {
+          System.arraycopy(full, (o * fullDims[dim] + row) * inner, out, (o * per + k) * inner, inner);
+        }
+      }
     }
     return out;
   }
@@ -149,6 +157,9 @@ final class LayoutRun {
           layout + ": loss of step " + step + " on rank " + r);
     }
     assertEquals(one.grads().keySet(), got.grads().keySet());
+    // The vocabulary (11: not a multiple of 2 or 4) is split too, padded to a multiple of tp.
+    assertEquals((CFG.vocabSize() + tpSize - 1) / tpSize, got.shapes().get("wte")[0],
+        layout + ": rows of the vocab-parallel embedding on rank " + r);
     for (String name : one.grads().keySet()) {
       int[] full = one.shapes().get(name);
       int[] mine = got.shapes().get(name);

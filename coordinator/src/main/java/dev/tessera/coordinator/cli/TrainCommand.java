@@ -143,6 +143,10 @@ final class TrainCommand implements Callable<Integer> {
       + "Adam: after the --dp-exact-steps warm-up, AdamW's momentum is summed through the codec and the variance "
       + "frozen) (default: grads).")
   String dpCompress;
+  @Option(names = "--sequence-parallel", arity = "0..1", fallbackValue = "true", description = "With tp > 1: "
+      + "norms, residuals and embeddings each on 1/tp of the tokens (Megatron's sequence parallelism) "
+      + "(default: false).")
+  Boolean sequenceParallel;
 
   /** The config keys given on the command line, with their values. */
   private Map<String, Object> givenOptions() {

@@ -24,6 +24,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -60,7 +61,8 @@ final class LayoutRun {
       DataSource data) {
     Transport t = fabric.transport(r);
     TensorParallel tp = mesh.tp() == 1 ? null
-        : new TensorParallel(new Group(t, mesh.groupId(Axis.TP, r), mesh.group(Axis.TP, r), TIMEOUT));
+        : new TensorParallel(new Group(t, mesh.groupId(Axis.TP, r), mesh.group(Axis.TP, r), TIMEOUT),
+            cfg.sequenceParallel());
     DataParallel dp = mesh.dp() == 1 ? null
         : new DataParallel(new Group(t, mesh.groupId(Axis.DP, r), mesh.group(Axis.DP, r), TIMEOUT),
             dev.tessera.comm.Codecs.byName(cfg.dpCodec()), cfg.dpExactSteps(),
@@ -72,13 +74,29 @@ final class LayoutRun {
     return new Rank(be, params, trainer);
   }
 
-  /** Parameters of the whole model, from rank 0's shards. */
-  private static long fullCount(Params params, int tp) {
+  /** Bytes every worker sent, by mesh axis, per step of this run. */
+  private static Map<String, Double> wirePerStep(LocalFabric fabric, ParallelDims mesh, int steps) {
+    Map<String, Double> out = new java.util.LinkedHashMap<>();
+    for (Axis axis : new Axis[] {Axis.TP, Axis.DP}) {
+      long bytes = 0;
+      for (int r = 0; r < mesh.world(); r++) {
+        var counts = fabric.transport(r).traffic().snapshot().get(mesh.groupId(axis, r));
+        bytes += counts == null ? 0 : counts.bytesSent();
+      }
+      if (bytes > 0) {
+        out.put(axis.name().toLowerCase(Locale.ROOT), bytes / (double) Math.max(1, steps));
+      }
+    }
+    return out;
+  }
+
+  /** Parameters of the whole model, from rank 0's shards (less the vocabulary's padding rows). */
+  private static long fullCount(Params params, int tp, GptConfig gpt, ParallelDims mesh) {
     long n = 0;
     for (Param p : params.all()) {
       n += (long) p.value().size() * (params.isSliced(p.name()) ? tp : 1);
     }
-    return n;
+    return n - (long) (mesh.paddedVocab(gpt.vocabSize()) - gpt.vocabSize()) * gpt.nEmbd();
   }
 
   static TrainRun.Result run(Path dir, TrainConfig cfg, DataSource data, boolean resume) {
@@ -102,15 +120,18 @@ final class LayoutRun {
       Rank zero = built.get(0);
       LOG.info("run directory: {}", dir.toAbsolutePath());
       LOG.info("data: {}", data.describe());
-      LOG.info("layout: {} ({} workers as threads of this process){}", mesh, mesh.world(),
-          mesh.dp() > 1 ? ", data-parallel gradients as " + cfg.dpCodec() : "");
+      LOG.info("layout: {} ({} workers as threads of this process){}{}", mesh, mesh.world(),
+          cfg.sequenceParallel() ? ", sequence parallel" : "",
+          mesh.dp() > 1 ? ", data-parallel " + (cfg.dpCompress().equals("momentum") ? "momentum (1-bit Adam)"
+              : "gradients") + " as " + cfg.dpCodec() : "");
       LOG.info("device: {} (one backend per worker)", zero.be().describe());
-      long count = fullCount(zero.params(), mesh.tp());
+      long count = fullCount(zero.params(), mesh.tp(), gpt, mesh);
       LOG.info("model: {} parameters", String.format(Locale.ROOT, "%,d", count));
       if (mesh.tp() > 1) {
         LOG.warn("tensor-parallel runs keep no checkpoint yet (issue 7): the trained model is not saved");
       }
       Metrics metrics;
+      int startStep = 0;
       if (resume) {
         Checkpoints.Checkpoint ck = Checkpoints.latest(dir, LOG::warn).orElseThrow(() ->
             new IllegalArgumentException("no usable checkpoint in " + Checkpoints.dir(dir) + " to resume from"));
@@ -119,6 +140,7 @@ final class LayoutRun {
         }
         LOG.info("resumed from {} (step {}) on every worker", ck.dir(), ck.manifest().step());
         metrics = Metrics.resume(dir.resolve("metrics.csv"), ck.manifest().step());
+        startStep = ck.manifest().step();
       } else {
         metrics = Metrics.create(dir.resolve("metrics.csv"));
       }
@@ -150,7 +172,11 @@ final class LayoutRun {
       for (Future<?> f : others) {
         get(f);
       }
-      return result;
+      Map<String, Double> wire = wirePerStep(fabric, mesh, cfg.steps() - startStep);
+      LOG.info("wire per step (all workers): {}", wire.isEmpty() ? "nothing" : wire.entrySet().stream()
+          .map(e -> String.format(Locale.ROOT, "%s %.3f MB", e.getKey(), e.getValue() / 1e6))
+          .collect(java.util.stream.Collectors.joining(", ")));
+      return result.withWire(wire);
     } catch (IOException e) {
       throw new UncheckedIOException(e.getMessage(), e);
     } finally {

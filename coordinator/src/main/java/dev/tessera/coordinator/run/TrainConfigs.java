@@ -151,6 +151,10 @@ public final class TrainConfigs {
     GptConfig model = gpt(c, c.isBuiltin() ? c.markovAlphabet() : 2);
     check(c.dp() >= 1 && c.tp() >= 1, "dp and tp must be at least 1, got dp=" + c.dp() + " tp=" + c.tp());
     check(c.dpExactSteps() >= 0, "dp-exact-steps must not be negative, got " + c.dpExactSteps());
+    check(!c.sequenceParallel() || c.tp() > 1, "sequence-parallel needs tp > 1 (it splits the tokens over tp)");
+    check(!c.sequenceParallel() || c.batchSize() % c.dp() != 0 || (c.batchSize() / c.dp() * c.blockSize()) % c.tp() == 0,
+        "sequence-parallel splits each worker's " + (c.batchSize() / Math.max(1, c.dp())) + " x " + c.blockSize()
+            + " tokens over tp=" + c.tp() + ", which does not divide them; change batch-size or block-size");
     check(c.dpCompress().equals("grads") || c.dpCompress().equals("momentum"),
         "dp-compress: unknown value '" + c.dpCompress() + "'; expected grads or momentum");
     check(!c.dpCompress().equals("momentum") || c.dpExactSteps() >= 1,

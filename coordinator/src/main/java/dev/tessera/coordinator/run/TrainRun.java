@@ -40,7 +40,15 @@ public final class TrainRun {
       "device");
 
   /** How a run ended. baselines is null unless the data knows them (the built-in corpus). */
-  public record Result(Path dir, int steps, double trainLoss, double valLoss, double tokensPerS, double[] baselines) {
+  /**
+   * @param wireBytesPerStep bytes all workers sent per optimizer step, by mesh axis ("tp", "dp"),
+   *     evaluation included; empty for one worker
+   */
+  public record Result(Path dir, int steps, double trainLoss, double valLoss, double tokensPerS, double[] baselines,
+      java.util.Map<String, Double> wireBytesPerStep) {
+    Result withWire(java.util.Map<String, Double> wire) {
+      return new Result(dir, steps, trainLoss, valLoss, tokensPerS, baselines, wire);
+    }
   }
 
   private TrainRun() {
@@ -213,6 +221,7 @@ public final class TrainRun {
     LOG.info(String.format(Locale.ROOT, "done: %d steps, validation loss %.4f%s; report: %s", cfg.steps(), valLoss,
         baselines == null ? "" : String.format(Locale.ROOT, " (Bayes optimum %.4f, context-free %.4f)",
             baselines[0], baselines[2]), dir.resolve("report.md")));
-    return new Result(dir, cfg.steps(), trainLoss, valLoss, seconds > 0 ? tokens / seconds : 0, baselines);
+    return new Result(dir, cfg.steps(), trainLoss, valLoss, seconds > 0 ? tokens / seconds : 0, baselines,
+        java.util.Map.of());
   }
 }

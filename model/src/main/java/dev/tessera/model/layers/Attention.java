@@ -19,10 +19,12 @@ public final class Attention {
   private final int heads;
   private final int headSize;
   private final Tensor ropeFreqs;
+  private final Region region;
 
   public Attention(Params params, LayerFactory layers, String name, GptConfig cfg, float std, float projStd) {
     this.be = params.backend();
     this.heads = layers.localHeads(cfg.nHead());
+    this.region = layers.region();
     this.headSize = cfg.headSize();
     // The factory gets full sizes (all heads); a tensor-parallel one keeps this worker's heads.
     int width = cfg.nHead() * headSize;
@@ -42,6 +44,7 @@ public final class Attention {
   }
 
   public static final class Ctx extends Saved {
+    /** The input as the region sees it: x, or all of the tokens under sequence parallelism. */
     final Tensor x;
     Tensor q;
     Tensor k;
@@ -61,10 +64,14 @@ public final class Attention {
     return be.view(t, t.shape().dim(0), t.shape().dim(1), heads, headSize);
   }
 
-  public Ctx forward(Tensor x) {
+  public Ctx forward(Tensor input) {
+    Tensor x = region.enter(be, input);
+    Ctx c = new Ctx(x);
+    if (x != input) {
+      c.keep(x);
+    }
     int b = x.shape().dim(0);
     int t = x.shape().dim(1);
-    Ctx c = new Ctx(x);
     c.q = c.keep(q.forward(x));
     c.k = c.keep(k.forward(x));
     c.v = c.keep(v.forward(x));
@@ -80,32 +87,39 @@ public final class Attention {
     c.att = c.keep(be.empty(c.q.dtype(), Shape.of(b, t, heads, headSize)));
     c.lse = c.keep(be.empty(c.q.dtype(), Shape.of(b, heads, t)));
     be.attention(c.att, c.lse, c.qr, c.kr, heads(c.v));
-    c.out = c.keep(proj.forward(be.view(c.att, b, t, heads * headSize)));
+    c.out = c.keep(region.leave(be, proj.forward(be.view(c.att, b, t, heads * headSize))));
     return c;
   }
 
   /** dx += the input gradient of dOut. */
   public void backward(Ctx c, Tensor dOut, Tensor dx) {
-    int b = dOut.shape().dim(0);
-    int t = dOut.shape().dim(1);
+    int b = c.x.shape().dim(0);
+    int t = c.x.shape().dim(1);
     int width = heads * headSize;
+    Tensor dy = region.leaveBackward(be, dOut);
+    Tensor dIn = region.enterGradient(be, dx, c.x);
     try (Tensor dAtt = be.zeros(b, t, width); Tensor dq = be.zeros(b, t, heads, headSize);
         Tensor dk = be.zeros(b, t, heads, headSize); Tensor dv = be.zeros(b, t, width)) {
-      proj.backward(be.view(c.att, b, t, width), dOut, dAtt);
+      proj.backward(be.view(c.att, b, t, width), dy, dAtt);
       be.attentionBackward(dq, dk, heads(dv), be.view(dAtt, b, t, heads, headSize), c.qr, c.kr, heads(c.v), c.att,
           c.lse);
       if (ropeFreqs != null) {
         try (Tensor dq0 = be.zeros(b, t, heads, headSize); Tensor dk0 = be.zeros(b, t, heads, headSize)) {
           be.ropeBackward(dq0, dq, ropeFreqs);
           be.ropeBackward(dk0, dk, ropeFreqs);
-          q.backward(c.x, be.view(dq0, b, t, width), dx);
-          k.backward(c.x, be.view(dk0, b, t, width), dx);
+          q.backward(c.x, be.view(dq0, b, t, width), dIn);
+          k.backward(c.x, be.view(dk0, b, t, width), dIn);
         }
       } else {
-        q.backward(c.x, be.view(dq, b, t, width), dx);
-        k.backward(c.x, be.view(dk, b, t, width), dx);
+        q.backward(c.x, be.view(dq, b, t, width), dIn);
+        k.backward(c.x, be.view(dk, b, t, width), dIn);
       }
-      v.backward(c.x, dv, dx);
+      v.backward(c.x, dv, dIn);
+    } finally {
+      if (dy != dOut) {
+        dy.close();
+      }
     }
+    region.enterBackward(be, dIn, dx);
   }
 }

@@ -30,6 +30,16 @@ public interface LayerFactory {
     return heads;
   }
 
+  /** How activations enter and leave the tensor-parallel region around attention and the MLP. */
+  default Region region() {
+    return Region.NONE;
+  }
+
+  /** How the vocabulary is split, or null when this worker holds all of it. */
+  default VocabSplit vocab() {
+    return null;
+  }
+
   /** One worker holds everything. */
   LayerFactory LOCAL = (params, name, in, out, bias, std, split) -> new Linear(params, name, in, out, bias, std);
 }

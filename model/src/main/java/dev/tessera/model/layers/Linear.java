@@ -7,24 +7,39 @@ import dev.tessera.kernels.Tensor;
 import dev.tessera.model.Param;
 import dev.tessera.model.Params;
 
-/** y = x W^T + b. x [..., in], W [out, in] (PyTorch's layout), b [out], y [..., out]. */
+/**
+ * y = x W^T + b. x [..., in], W [out, in] (PyTorch's layout), b [out], y [..., out]. Also a
+ * tensor-parallel shard of a larger linear (the communication is the {@link Region}'s).
+ */
 public final class Linear implements LinearLayer {
   private final Backend be;
   private final Param weight;
   private final Param bias;
   private final int out;
+  private final boolean addsBias;
 
   public Linear(Params params, String name, int in, int out, boolean bias, float std) {
-    this.be = params.backend();
-    this.out = out;
-    this.weight = params.normal(name + ".weight", std, out, in);
-    this.bias = bias ? params.constant(name + ".bias", 0f, out) : null;
+    this(params.backend(), params.normal(name + ".weight", std, out, in),
+        bias ? params.constant(name + ".bias", 0f, out) : null, true);
+  }
+
+  /**
+   * Over given parameters: a weight [out, in] and an optional bias [out] (a tensor-parallel shard of
+   * a larger layer). {@code addsBias} false: the bias is not added in forward (another worker adds
+   * it before a sum) but its gradient still accumulates in backward.
+   */
+  public Linear(Backend be, Param weight, Param bias, boolean addsBias) {
+    this.be = be;
+    this.weight = weight;
+    this.bias = bias;
+    this.out = weight.value().shape().dim(0);
+    this.addsBias = addsBias;
   }
 
   @Override
   public Tensor forward(Tensor x) {
     Tensor y = project(be, x, weight.value(), out);
-    if (bias != null) {
+    if (bias != null && addsBias) {
       be.addBias(y, y, bias.value());
     }
     return y;

@@ -12,10 +12,12 @@ public final class Mlp {
   private final LinearLayer up;
   private final LinearLayer gate;
   private final LinearLayer down;
+  private final Region region;
 
   public Mlp(Params params, LayerFactory layers, String name, GptConfig cfg, float std, float projStd) {
     this.be = params.backend();
     this.kind = cfg.mlp();
+    this.region = layers.region();
     int hidden = cfg.hidden();
     if (kind == GptConfig.Mlp.GELU) {
       up = layers.linear(params, name + ".fc", cfg.nEmbd(), hidden, cfg.bias(), std, LayerFactory.Split.COLUMN);
@@ -28,6 +30,7 @@ public final class Mlp {
   }
 
   public static final class Ctx extends Saved {
+    /** The input as the region sees it: x, or all of the tokens under sequence parallelism. */
     final Tensor x;
     Tensor h;
     Tensor g;
@@ -39,8 +42,12 @@ public final class Mlp {
     }
   }
 
-  public Ctx forward(Tensor x) {
+  public Ctx forward(Tensor input) {
+    Tensor x = region.enter(be, input);
     Ctx c = new Ctx(x);
+    if (x != input) {
+      c.keep(x);
+    }
     c.h = c.keep(up.forward(x));
     c.act = c.keep(be.empty(c.h.dtype(), c.h.shape()));
     if (kind == GptConfig.Mlp.GELU) {
@@ -49,23 +56,30 @@ public final class Mlp {
       c.g = c.keep(gate.forward(x));
       be.swiglu(c.act, c.g, c.h);
     }
-    c.out = c.keep(down.forward(c.act));
+    c.out = c.keep(region.leave(be, down.forward(c.act)));
     return c;
   }
 
   /** dx += the input gradient of dOut. */
   public void backward(Ctx c, Tensor dOut, Tensor dx) {
+    Tensor dy = region.leaveBackward(be, dOut);
+    Tensor dIn = region.enterGradient(be, dx, c.x);
     try (Tensor dAct = be.allocate(c.act.dtype(), c.act.shape()); Tensor dh = be.allocate(c.h.dtype(), c.h.shape())) {
-      down.backward(c.act, dOut, dAct);
+      down.backward(c.act, dy, dAct);
       if (kind == GptConfig.Mlp.GELU) {
         be.geluBackward(dh, dAct, c.h);
       } else {
         try (Tensor dg = be.allocate(c.g.dtype(), c.g.shape())) {
           be.swigluBackward(dg, dh, dAct, c.g, c.h);
-          gate.backward(c.x, dg, dx);
+          gate.backward(c.x, dg, dIn);
         }
       }
-      up.backward(c.x, dh, dx);
+      up.backward(c.x, dh, dIn);
+    } finally {
+      if (dy != dOut) {
+        dy.close();
+      }
     }
+    region.enterBackward(be, dIn, dx);
   }
 }

@@ -18,8 +18,9 @@ public final class Norm {
   public Norm(Params params, String name, int width, GptConfig.Norm kind, boolean bias) {
     this.be = params.backend();
     this.kind = kind;
-    this.weight = params.constant(name + ".weight", 1f, width);
-    this.bias = bias && kind == GptConfig.Norm.LAYERNORM ? params.constant(name + ".bias", 0f, width) : null;
+    this.weight = params.markPerToken(params.constant(name + ".weight", 1f, width));
+    this.bias = bias && kind == GptConfig.Norm.LAYERNORM
+        ? params.markPerToken(params.constant(name + ".bias", 0f, width)) : null;
   }
 
   /** Output and statistics for one input. */

@@ -77,11 +77,11 @@ public final class Trainer implements AutoCloseable {
       int[] rows = dist.rows(batch.batch());
       int from = rows[0] * batch.block();
       int to = rows[1] * batch.block();
+      int[] hostTargets = java.util.Arrays.copyOfRange(batch.targets(), from, to);
       try (Tensor ids = be.fromInts(java.util.Arrays.copyOfRange(batch.ids(), from, to), rows[1] - rows[0],
           batch.block());
-          Tensor targets = be.fromInts(java.util.Arrays.copyOfRange(batch.targets(), from, to), rows[1] - rows[0],
-              batch.block());
-          Gpt.Ctx ctx = model.forward(ids, targets, batch.ids().length)) {
+          Tensor targets = be.fromInts(hostTargets, rows[1] - rows[0], batch.block());
+          Gpt.Ctx ctx = model.forward(ids, targets, hostTargets, batch.ids().length)) {
         double loss = dist.sumOverData(be.readScalar(ctx.lossSum), step) / ctx.counted;
         if (!Double.isFinite(loss)) {
           throw new TrainingDivergedException("step " + step + ": the training loss is " + loss
@@ -130,7 +130,7 @@ public final class Trainer implements AutoCloseable {
       Batch batch = data.validation(i, o.batchSize(), o.blockSize());
       try (Tensor ids = be.fromInts(batch.ids(), batch.batch(), batch.block());
           Tensor targets = be.fromInts(batch.targets(), batch.batch(), batch.block());
-          Gpt.Ctx ctx = model.forward(ids, targets, batch.ids().length)) {
+          Gpt.Ctx ctx = model.forward(ids, targets, batch.targets(), batch.ids().length)) {
         sum += be.readScalar(ctx.lossSum) / ctx.counted;
       }
     }
