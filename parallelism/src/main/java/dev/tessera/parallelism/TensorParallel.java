@@ -230,6 +230,56 @@ public final class TensorParallel implements LayerFactory, VocabSplit, Region {
     return group.allGather(x, counts, step);
   }
 
+  // ---- scatter to / gather from the region along the features (Megatron's other pair) ------------
+
+  /**
+   * Forward of "scatter to the region": this worker's slice of x's last dimension (x [..., C], C a
+   * multiple of tp) as a new tensor; the backward is {@link #gatherFromRegion}. x itself on a group of one.
+   */
+  public Tensor scatterToRegion(Backend be, Tensor x) {
+    if (group.size() == 1) {
+      return x;
+    }
+    int width = x.shape().last();
+    if (width % group.size() != 0) {
+      throw new IllegalArgumentException("tp=" + group.size() + " does not divide the last dimension of " + x);
+    }
+    int part = width / group.size();
+    float[] all = be.read(x);
+    int rows = all.length / width;
+    float[] mine = new float[rows * part];
+    for (int r = 0; r < rows; r++) {
+      System.arraycopy(all, r * width + group.index() * part, mine, r * part, part);
+    }
+    int[] dims = x.shape().toArray();
+    dims[dims.length - 1] = part;
+    return be.fromArray(mine, dims);
+  }
+
+  /**
+   * Forward of "gather from the region": every worker's x [..., c] side by side along the last
+   * dimension ([..., c * tp]) as a new tensor; the backward is {@link #scatterToRegion}. x itself on a
+   * group of one.
+   */
+  public Tensor gatherFromRegion(Backend be, Tensor x) {
+    if (group.size() == 1) {
+      return x;
+    }
+    int part = x.shape().last();
+    int n = group.size();
+    float[] parts = gather(be.read(x)); // worker after worker
+    int rows = x.size() / part;
+    float[] out = new float[rows * part * n];
+    for (int w = 0; w < n; w++) {
+      for (int r = 0; r < rows; r++) {
+        System.arraycopy(parts, w * rows * part + r * part, out, r * part * n + w * part, part);
+      }
+    }
+    int[] dims = x.shape().toArray();
+    dims[dims.length - 1] = part * n;
+    return be.fromArray(out, dims);
+  }
+
   /** x summed over the tp group. */
   double sumScalar(double x) {
     if (group.size() == 1) {
