@@ -4,6 +4,7 @@ import dev.tessera.comm.Codec;
 import dev.tessera.comm.ErrorFeedback;
 import dev.tessera.comm.Group;
 import dev.tessera.kernels.Backend;
+import dev.tessera.kernels.Tensor;
 import dev.tessera.model.Params;
 import dev.tessera.model.optim.AdamW;
 import java.util.List;
@@ -91,28 +92,14 @@ public final class DataParallel {
     if (group.size() == 1 || momentumStage(step)) {
       return;
     }
-    Backend be = params.backend();
-    int total = 0;
-    for (Params.Segment seg : params.segments()) {
-      total += seg.grads().size();
-    }
-    float[] flat = new float[total];
-    int off = 0;
-    for (Params.Segment seg : params.segments()) {
-      float[] g = be.read(seg.grads());
-      System.arraycopy(g, 0, flat, off, g.length);
-      off += g.length;
-    }
+    List<Tensor> grads = params.segments().stream().map(Params.Segment::grads).toList();
+    float[] flat = HostFlat.read(params.backend(), grads);
     if (!lossy(step)) {
       group.allReduce(flat, step);
     } else {
       group.allReduceCompressed(flat, "grads", codec, feedback, step);
     }
-    off = 0;
-    for (Params.Segment seg : params.segments()) {
-      be.write(seg.grads(), java.util.Arrays.copyOfRange(flat, off, off + seg.grads().size()));
-      off += seg.grads().size();
-    }
+    HostFlat.write(params.backend(), grads, flat);
   }
 
   /**

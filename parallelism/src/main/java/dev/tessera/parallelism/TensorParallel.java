@@ -176,27 +176,15 @@ public final class TensorParallel implements LayerFactory, VocabSplit, Region {
 
   @Override
   public void sumTokenGrads(Backend be, java.util.List<Param> params) {
-    if (!sequenceParallel) {
+    if (!sequenceParallel || params.isEmpty()) {
       return;
     }
-    int total = 0;
-    for (Param p : params) {
-      total += p.grad().size();
-    }
-    float[] flat = new float[total];
-    int off = 0;
-    for (Param p : params) {
-      float[] g = be.read(p.grad());
-      System.arraycopy(g, 0, flat, off, g.length);
-      off += g.length;
-    }
+    java.util.List<Tensor> grads = params.stream().map(Param::grad).toList();
+    float[] flat = HostFlat.read(be, grads);
     group.allReduce(flat, step); // one collective for all of them
-    off = 0;
-    for (Param p : params) {
-      be.write(p.grad(), java.util.Arrays.copyOfRange(flat, off, off + p.grad().size()));
-      off += p.grad().size();
-    }
+    HostFlat.write(be, grads, flat);
   }
+
 
   @Override
   public VocabSplit vocab() {

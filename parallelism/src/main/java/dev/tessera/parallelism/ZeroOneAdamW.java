@@ -28,7 +28,6 @@ public final class ZeroOneAdamW implements AutoCloseable {
   private final float eps;
   private final float weightDecay;
   private final int[] counts;
-  private final int total;
   private final List<Piece> pieces = new ArrayList<>();
   private int step;
 
@@ -45,7 +44,6 @@ public final class ZeroOneAdamW implements AutoCloseable {
     for (Param p : params) {
       n += p.value().size();
     }
-    this.total = n;
     this.counts = Group.evenCounts(n, dp.size());
     int lo = 0;
     for (int i = 0; i < dp.index(); i++) {
@@ -74,13 +72,7 @@ public final class ZeroOneAdamW implements AutoCloseable {
   /** Sums the gradients over dp, updates this member's segment, and gathers every segment. */
   public void step(float lr, long trainingStep) {
     step++;
-    float[] flat = new float[total];
-    int off = 0;
-    for (Param p : params) {
-      float[] g = be.read(p.grad());
-      System.arraycopy(g, 0, flat, off, g.length);
-      off += g.length;
-    }
+    float[] flat = HostFlat.read(be, params.stream().map(Param::grad).toList());
     float[] segment = dp.reduceScatter(flat, trainingStep);
     float[] updated = new float[segment.length];
     for (Piece piece : pieces) {
@@ -93,14 +85,7 @@ public final class ZeroOneAdamW implements AutoCloseable {
           piece.param().decay() ? weightDecay : 0f, step);
       System.arraycopy(be.read(piece.value()), 0, updated, piece.segmentOffset(), len);
     }
-    float[] all = dp.allGather(updated, counts, trainingStep);
-    off = 0;
-    for (Param p : params) {
-      float[] v = new float[p.value().size()];
-      System.arraycopy(all, off, v, 0, v.length);
-      be.write(p.value(), v);
-      off += v.length;
-    }
+    HostFlat.write(be, params.stream().map(Param::value).toList(), dp.allGather(updated, counts, trainingStep));
   }
 
   @Override
