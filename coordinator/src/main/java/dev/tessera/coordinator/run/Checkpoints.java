@@ -172,6 +172,43 @@ public final class Checkpoints {
     trainer.restore(c.manifest().step(), c.manifest().dataRngState());
   }
 
+  /**
+   * Writes the model of the run's newest good checkpoint to one safetensors file: the tensors under
+   * their documented names (docs/training.md), fp32, PyTorch's [out, in] layout, and metadata naming
+   * the format, the step, the model config and the tokenizer. Written under a temporary name and
+   * renamed; an existing file is refused.
+   *
+   * @return the step exported
+   */
+  public static int export(Path run, Path out, Consumer<String> warn) throws IOException {
+    if (!Files.isDirectory(run)) {
+      throw new IllegalArgumentException(run + " is not a run directory");
+    }
+    if (Files.exists(out)) {
+      throw new IllegalArgumentException(out + " exists; remove it or choose another --out");
+    }
+    Checkpoint c = latest(run, warn).orElseThrow(() -> new IllegalArgumentException("no usable checkpoint in "
+        + dir(run) + " to export"));
+    Map<String, Safetensors.Entry> model = Safetensors.read(c.dir().resolve(MODEL));
+    Map<String, String> meta = new java.util.LinkedHashMap<>();
+    meta.put("format", "tessera-model");
+    meta.put("step", Integer.toString(c.manifest().step()));
+    meta.put("checkpoint_sha256", c.manifest().sha256().get(MODEL));
+    Path config = run.resolve("config.yaml");
+    if (Files.isRegularFile(config)) {
+      meta.put("config_yaml", Files.readString(config));
+    }
+    if (c.manifest().tokenizer() != null) {
+      meta.put("tokenizer_json", JSON.writeValueAsString(c.manifest().tokenizer()));
+    }
+    Path parent = out.toAbsolutePath().getParent();
+    Files.createDirectories(parent);
+    Path tmp = parent.resolve(out.getFileName() + ".tmp");
+    Safetensors.write(tmp, model, meta);
+    Files.move(tmp, out, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    return c.manifest().step();
+  }
+
   /** Loads only the parameters (for sampling). */
   public static void loadParams(Checkpoint c, List<Param> params, Backend be) throws IOException {
     Map<String, Safetensors.Entry> model = Safetensors.read(c.dir().resolve(MODEL));

@@ -129,4 +129,40 @@ class TrainRunTest {
       }
     }
   }
+
+  @Test
+  void exportWritesTheNewestGoodCheckpointsModelToOneFile() throws Exception {
+    Path out = tmp.resolve("run");
+    TrainRun.start(TrainConfigs.resolve(null, small(out, 20)));
+    Path file = tmp.resolve("model.safetensors");
+    assertEquals(20, Checkpoints.export(out, file, w -> { }));
+    Map<String, dev.tessera.model.io.Safetensors.Entry> got = dev.tessera.model.io.Safetensors.read(file);
+    Map<String, dev.tessera.model.io.Safetensors.Entry> want = dev.tessera.model.io.Safetensors.read(
+        Checkpoints.dir(out).resolve("step-20").resolve(Checkpoints.MODEL));
+    assertEquals(want.keySet(), got.keySet());
+    assertTrue(got.containsKey("wte") && got.containsKey("h.0.attn.q.weight") && got.containsKey("norm_f.weight"),
+        "documented names: " + got.keySet());
+    for (String name : want.keySet()) {
+      assertArrayEquals(want.get(name).data(), got.get(name).data(), name);
+    }
+    Map<String, String> meta = dev.tessera.model.io.Safetensors.metadata(file);
+    assertEquals("tessera-model", meta.get("format"));
+    assertEquals("20", meta.get("step"));
+    assertTrue(meta.get("config_yaml").contains("n-embd"), meta.get("config_yaml"));
+
+    IllegalArgumentException exists = assertThrows(IllegalArgumentException.class,
+        () -> Checkpoints.export(out, file, w -> { }));
+    assertTrue(exists.getMessage().contains("exists"), exists.getMessage());
+    // The newest checkpoint corrupted: the previous good one is exported, and the problem reported.
+    Path newest = Checkpoints.dir(out).resolve("step-20").resolve(Checkpoints.MODEL);
+    byte[] bytes = Files.readAllBytes(newest);
+    bytes[bytes.length - 1] ^= 1;
+    Files.write(newest, bytes);
+    List<String> warnings = new java.util.ArrayList<>();
+    assertEquals(10, Checkpoints.export(out, tmp.resolve("older.safetensors"), warnings::add));
+    assertTrue(warnings.size() == 1 && warnings.get(0).contains("step-20"), warnings.toString());
+    IllegalArgumentException none = assertThrows(IllegalArgumentException.class,
+        () -> Checkpoints.export(tmp.resolve("nothing"), tmp.resolve("x.safetensors"), w -> { }));
+    assertTrue(none.getMessage().contains("not a run directory"), none.getMessage());
+  }
 }
