@@ -18,6 +18,7 @@ public final class Params implements AutoCloseable {
   private final long seed;
   private final Map<String, Param> byName = new LinkedHashMap<>();
   private final java.util.Set<String> sliced = new java.util.HashSet<>();
+  private final Map<String, Slicing> slicings = new java.util.HashMap<>();
   private final java.util.Set<String> perToken = new java.util.LinkedHashSet<>();
   /** Set by {@link #pack}. */
   private List<Segment> packed;
@@ -70,7 +71,7 @@ public final class Params implements AutoCloseable {
     for (int i = 0; i < rows * cols; i++) {
       full[i] = (float) (rng.nextGaussian() * std);
     }
-    return sliceOf(name, full, 0, part, parts, new int[] {paddedRows, cols}, true);
+    return sliceOf(name, full, 0, part, parts, new int[] {paddedRows, cols}, true, rows);
   }
 
   /** Part {@code part} of {@code parts} slices of a constant parameter (see {@link #normalSlice}). */
@@ -81,6 +82,11 @@ public final class Params implements AutoCloseable {
   }
 
   private Param sliceOf(String name, float[] full, int dim, int part, int parts, int[] fullDims, boolean decay) {
+    return sliceOf(name, full, dim, part, parts, fullDims, decay, fullDims[0]);
+  }
+
+  private Param sliceOf(String name, float[] full, int dim, int part, int parts, int[] fullDims, boolean decay,
+      int wholeRows) {
     if (dim < 0 || dim >= fullDims.length || fullDims[dim] % parts != 0) {
       throw new IllegalArgumentException("parameter '" + name + "': dimension " + dim + " of "
           + java.util.Arrays.toString(fullDims) + " does not split into " + parts + " equal parts");
@@ -89,15 +95,76 @@ public final class Params implements AutoCloseable {
     dims[dim] /= parts;
     if (parts > 1) {
       sliced.add(name);
+      slicings.put(name, new Slicing(dim, part, parts, fullDims.clone(), wholeRows));
     }
+    return add(name, cut(full, fullDims, dim, part, parts), dims, decay);
+  }
+
+  /** Part {@code part} of {@code parts} equal slices of a row-major tensor along dimension dim. */
+  private static float[] cut(float[] full, int[] fullDims, int dim, int part, int parts) {
     int outer = sizeOf(fullDims, 0) / sizeOf(fullDims, dim); // elements before dimension dim
     int inner = sizeOf(fullDims, dim + 1); // elements after it
-    int slice = dims[dim] * inner;
+    int slice = fullDims[dim] / parts * inner;
     float[] v = new float[outer * slice];
     for (int o = 0; o < outer; o++) {
       System.arraycopy(full, o * fullDims[dim] * inner + part * slice, v, o * slice, slice);
     }
-    return add(name, v, dims, decay);
+    return v;
+  }
+
+  /**
+   * How a sliced parameter was cut from the whole: along {@code dim}, part {@code part} of
+   * {@code parts}, of a whole of {@code fullDims} (rows padded with zeros past the model's own, for a
+   * vocabulary-parallel table).
+   */
+  public record Slicing(int dim, int part, int parts, int[] fullDims, int wholeRows) {
+    /** The whole tensor's dimensions: fullDims without the padding rows. */
+    public int[] wholeDims() {
+      int[] d = fullDims.clone();
+      d[0] = wholeRows;
+      return d;
+    }
+
+    /**
+     * The whole tensor from every part's slice, {@code parts} in part order each as this worker's
+     * slice is laid out, padding rows dropped.
+     */
+    public float[] join(float[] parts) {
+      int outer = sizeOf(fullDims, 0) / sizeOf(fullDims, dim);
+      int inner = sizeOf(fullDims, dim + 1);
+      int slice = fullDims[dim] / this.parts * inner;
+      float[] full = new float[sizeOf(fullDims, 0)];
+      for (int q = 0; q < this.parts; q++) {
+        for (int o = 0; o < outer; o++) {
+          System.arraycopy(parts, q * outer * slice + o * slice, full, o * fullDims[dim] * inner + q * slice, slice);
+        }
+      }
+      return java.util.Arrays.copyOf(full, sizeOf(wholeDims(), 0));
+    }
+  }
+
+  /** The slicing of a parameter this worker holds only part of, if it does. */
+  public java.util.Optional<Slicing> slicing(String name) {
+    return java.util.Optional.ofNullable(slicings.get(name));
+  }
+
+  /**
+   * This worker's part of a parameter (or of a tensor laid out like it: an optimizer moment) from the
+   * whole one, {@code whole} of shape {@code wholeDims} (rows unpadded): a checkpoint written by any
+   * layout loads into any other.
+   */
+  public float[] shardOf(Param p, float[] whole, int[] wholeDims) {
+    Slicing s = slicings.get(p.name());
+    int[] expected = s == null ? p.value().shape().toArray() : s.wholeDims();
+    if (!java.util.Arrays.equals(expected, wholeDims)) {
+      throw new IllegalArgumentException("parameter '" + p.name() + "': the whole tensor is "
+          + java.util.Arrays.toString(wholeDims) + ", this model needs " + java.util.Arrays.toString(expected));
+    }
+    if (s == null) {
+      return whole;
+    }
+    float[] padded = java.util.Arrays.copyOf(whole, sizeOf(s.fullDims(), 0));
+    return cut(padded, s.fullDims(), s.dim(), s.part(), s.parts());
   }
 
   /** A parameter with every element equal to value (biases: 0; norm weights: 1). */

@@ -268,6 +268,11 @@ public final class TensorParallel implements LayerFactory, VocabSplit, Region {
     return be.fromArray(out, dims);
   }
 
+  /** The whole tensor of which {@code t} is this worker's slice ({@code s}), gathered over tp. */
+  public float[] gatherWhole(Backend be, Tensor t, Params.Slicing s) {
+    return s.join(gather(be.read(t)));
+  }
+
   /** x summed over the tp group. */
   double sumScalar(double x) {
     if (group.size() == 1) {

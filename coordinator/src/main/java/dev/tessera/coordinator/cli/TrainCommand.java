@@ -35,8 +35,8 @@ final class TrainCommand implements Callable<Integer> {
   Path config;
 
   @Option(names = "--resume", paramLabel = "DIR", description = "Continue the run in DIR from its newest good "
-      + "checkpoint, bit-identically. Only --steps, --eval-every, --checkpoint-every, --log-every and --device may be "
-      + "given with it.")
+      + "checkpoint, bit-identically. Only --steps, --eval-every, --checkpoint-every, --log-every, --device and the "
+      + "layout (--dp, --tp, --sequence-parallel: a checkpoint of one layout resumes on another) may be given with it.")
   Path resume;
 
   // ---- data

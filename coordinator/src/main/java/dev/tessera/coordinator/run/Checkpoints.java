@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.tessera.kernels.Backend;
 import dev.tessera.kernels.Tensor;
 import dev.tessera.model.Param;
+import dev.tessera.model.Params;
 import dev.tessera.model.io.Safetensors;
 import dev.tessera.model.train.Trainer;
 import java.io.IOException;
@@ -58,6 +59,40 @@ public final class Checkpoints {
 
   /** Writes the trainer's state after {@code trainer.stepsDone()} steps. */
   public static Path write(Path run, Trainer trainer, List<String> tokenizer) throws IOException {
+    return write(run, trainer, tokenizer, local(trainer.model().params().backend()));
+  }
+
+  /**
+   * A parameter-shaped tensor (the parameter, or a moment of it) as the whole model's tensor: the
+   * tensor itself on one worker; under tensor parallelism, the slices of every worker joined.
+   */
+  public interface Whole {
+    Safetensors.Entry of(Param p, Tensor t);
+  }
+
+  /** The tensors as they are (one worker holds the whole model). */
+  public static Whole local(Backend be) {
+    return (p, t) -> entry(be, t);
+  }
+
+  /**
+   * Every tensor a checkpoint holds, as {@code whole} gives it, in one fixed order: the parameters,
+   * then each one's moments. Workers that gather their slices for another's checkpoint call this too.
+   */
+  public static void forEachTensor(Trainer trainer, Whole whole, java.util.function.BiConsumer<String,
+      Safetensors.Entry> out) {
+    for (Param p : trainer.model().params().all()) {
+      out.accept(p.name(), whole.of(p, p.value()));
+      out.accept("m." + p.name(), whole.of(p, trainer.optimizer().firstMoments().get(p.name())));
+      out.accept("v." + p.name(), whole.of(p, trainer.optimizer().secondMoments().get(p.name())));
+    }
+  }
+
+  /**
+   * Writes the whole model's state after {@code trainer.stepsDone()} steps, the tensors as {@code whole}
+   * gives them: the same files whatever layout trained the run.
+   */
+  public static Path write(Path run, Trainer trainer, List<String> tokenizer, Whole whole) throws IOException {
     int step = trainer.stepsDone();
     Path root = dir(run);
     Files.createDirectories(root);
@@ -65,14 +100,10 @@ public final class Checkpoints {
     Path done = root.resolve("step-" + step);
     deleteTree(tmp);
     Files.createDirectories(tmp);
-    Backend be = trainer.model().params().backend();
     Map<String, Safetensors.Entry> model = new LinkedHashMap<>();
     Map<String, Safetensors.Entry> moments = new LinkedHashMap<>();
-    for (Param p : trainer.model().params().all()) {
-      model.put(p.name(), entry(be, p.value()));
-      moments.put("m." + p.name(), entry(be, trainer.optimizer().firstMoments().get(p.name())));
-      moments.put("v." + p.name(), entry(be, trainer.optimizer().secondMoments().get(p.name())));
-    }
+    forEachTensor(trainer, whole, (name, e) -> (name.startsWith("m.") || name.startsWith("v.") ? moments : model)
+        .put(name, e));
     Map<String, String> meta = new LinkedHashMap<>(); // ordered: the same state gives the same bytes
     meta.put("format", FORMAT);
     meta.put("version", Integer.toString(VERSION));
@@ -163,11 +194,13 @@ public final class Checkpoints {
   public static void restore(Checkpoint c, Trainer trainer) throws IOException {
     Map<String, Safetensors.Entry> model = Safetensors.read(c.dir().resolve(MODEL));
     Map<String, Safetensors.Entry> moments = Safetensors.read(c.dir().resolve(OPTIMIZER));
-    Backend be = trainer.model().params().backend();
-    for (Param p : trainer.model().params().all()) {
-      load(be, p.value(), model.get(p.name()), c, p.name());
-      load(be, trainer.optimizer().firstMoments().get(p.name()), moments.get("m." + p.name()), c, "m." + p.name());
-      load(be, trainer.optimizer().secondMoments().get(p.name()), moments.get("v." + p.name()), c, "v." + p.name());
+    Params params = trainer.model().params();
+    for (Param p : params.all()) {
+      load(params, p, p.value(), model.get(p.name()), c, p.name());
+      load(params, p, trainer.optimizer().firstMoments().get(p.name()), moments.get("m." + p.name()), c,
+          "m." + p.name());
+      load(params, p, trainer.optimizer().secondMoments().get(p.name()), moments.get("v." + p.name()), c,
+          "v." + p.name());
     }
     trainer.restore(c.manifest().step(), c.manifest().dataRngState());
   }
@@ -210,23 +243,24 @@ public final class Checkpoints {
   }
 
   /** Loads only the parameters (for sampling). */
-  public static void loadParams(Checkpoint c, List<Param> params, Backend be) throws IOException {
+  public static void loadParams(Checkpoint c, Params params) throws IOException {
     Map<String, Safetensors.Entry> model = Safetensors.read(c.dir().resolve(MODEL));
-    for (Param p : params) {
-      load(be, p.value(), model.get(p.name()), c, p.name());
+    for (Param p : params.all()) {
+      load(params, p, p.value(), model.get(p.name()), c, p.name());
     }
   }
 
-  private static void load(Backend be, Tensor into, Safetensors.Entry e, Checkpoint c, String name)
+  /** Loads this worker's part of a checkpointed whole tensor (any layout wrote it). */
+  private static void load(Params params, Param p, Tensor into, Safetensors.Entry e, Checkpoint c, String name)
       throws IOException {
     if (e == null) {
       throw new IOException(c.dir() + ": no tensor '" + name + "' (was it written by another model shape?)");
     }
-    if (!java.util.Arrays.equals(e.shape(), into.shape().toArray())) {
-      throw new IOException(c.dir() + ": tensor '" + name + "' has shape " + java.util.Arrays.toString(e.shape())
-          + " but the model needs " + into.shape());
+    try {
+      params.backend().write(into, params.shardOf(p, e.data(), e.shape()));
+    } catch (IllegalArgumentException bad) {
+      throw new IOException(c.dir() + ": tensor '" + name + "': " + bad.getMessage(), bad);
     }
-    be.write(into, e.data());
   }
 
   static String sha256(Path file) throws IOException {

@@ -36,9 +36,10 @@ import org.apache.logging.log4j.Logger;
  * A run of a dp x tp layout with every rank a thread of this process (issue 6): each rank has its
  * own backend, model shard and trainer; they exchange through an in-JVM fabric. Rank 0 keeps the run
  * directory (log, metrics, report) as a single worker does; every rank takes the same steps and
- * evaluations. Checkpoints: with tp = 1 rank 0 holds the whole model and writes them as usual (and
- * every rank resumes from them); tensor-parallel checkpoints come with issue 7, so a run with tp > 1
- * keeps none and cannot be resumed, which it says. A failure on any rank stops every rank at once.
+ * evaluations. Checkpoints hold the whole model, in the single worker's format: under tensor
+ * parallelism the workers of rank 0's tp group gather their slices for it (the same files whatever
+ * the layout), and every rank of any layout resumes from them by taking its own slices. A failure on
+ * any rank stops every rank at once.
  */
 final class LayoutRun {
   private static final Logger LOG = LogManager.getLogger(LayoutRun.class);
@@ -48,7 +49,20 @@ final class LayoutRun {
   }
 
   /** One rank's pieces. */
-  private record Rank(Backend be, Params params, Trainer trainer) implements AutoCloseable {
+  private record Rank(Backend be, Params params, Trainer trainer, TensorParallel tp, boolean checkpoints)
+      implements AutoCloseable {
+
+    /** The whole model's tensors for a checkpoint: this worker's slices joined with its tp group's. */
+    Checkpoints.Whole whole() {
+      Checkpoints.Whole local = Checkpoints.local(be);
+      if (tp == null) {
+        return local;
+      }
+      return (p, t) -> params.slicing(p.name())
+          .map(s -> new dev.tessera.model.io.Safetensors.Entry(s.wholeDims(), tp.gatherWhole(be, t, s)))
+          .orElseGet(() -> local.of(p, t));
+    }
+
     @Override
     public void close() {
       trainer.close();
@@ -71,7 +85,8 @@ final class LayoutRun {
     Params params = new Params(be, cfg.seed());
     Trainer trainer = new Trainer(new Gpt(gpt, params, tp == null ? LayerFactory.LOCAL : tp), data,
         TrainConfigs.trainerOptions(cfg), new MeshDistribution(dp, tp));
-    return new Rank(be, params, trainer);
+    // Rank 0's tp group gathers the slices for rank 0's checkpoints.
+    return new Rank(be, params, trainer, tp, mesh.coord(r, Axis.DP) == 0);
   }
 
   /** Bytes every worker sent, by mesh axis, per step of this run. */
@@ -102,10 +117,6 @@ final class LayoutRun {
   static TrainRun.Result run(Path dir, TrainConfig cfg, DataSource data, boolean resume) {
     GptConfig gpt = TrainConfigs.gpt(cfg, data.tokenizer().vocabSize());
     ParallelDims mesh = ParallelDims.of(cfg.dp(), 1, cfg.tp(), 1, 1, cfg.workers(), gpt);
-    if (resume && mesh.tp() > 1) {
-      throw new IllegalArgumentException("a tensor-parallel run (tp=" + mesh.tp() + ") keeps no checkpoint yet "
-          + "(issue 7), so it cannot be resumed");
-    }
     boolean tty = System.console() != null;
     LocalFabric fabric = new LocalFabric(mesh.world());
     ExecutorService pool = Executors.newFixedThreadPool(mesh.world());
@@ -127,9 +138,6 @@ final class LayoutRun {
       LOG.info("device: {} (one backend per worker)", zero.be().describe());
       long count = fullCount(zero.params(), mesh.tp(), gpt, mesh);
       LOG.info("model: {} parameters", String.format(Locale.ROOT, "%,d", count));
-      if (mesh.tp() > 1) {
-        LOG.warn("tensor-parallel runs keep no checkpoint yet (issue 7): the trained model is not saved");
-      }
       Metrics metrics;
       int startStep = 0;
       if (resume) {
@@ -149,7 +157,7 @@ final class LayoutRun {
         int id = r;
         others.add(pool.submit(() -> {
           try {
-            follow(cfg, rank.trainer());
+            follow(cfg, rank);
           } catch (RuntimeException | Error e) {
             fabric.kill(id); // the others stop waiting for this rank at once
             throw e;
@@ -160,7 +168,7 @@ final class LayoutRun {
       TrainRun.Result result;
       try (metrics) {
         result = TrainRun.loop(dir, cfg, data, zero.trainer(), metrics, zero.be().describe() + "; layout " + mesh,
-            count, tty);
+            count, tty, zero.whole());
       } catch (RuntimeException | Error e) {
         fabric.kill(0);
         RuntimeException root = firstFailure(others); // a failed rank makes rank 0 fail too: report the cause
@@ -198,11 +206,17 @@ final class LayoutRun {
   }
 
   /** A rank other than 0: the same steps and evaluations as rank 0's loop, nothing written. */
-  private static void follow(TrainConfig cfg, Trainer trainer) {
+  /** A rank other than 0: the same steps, evaluations and (in rank 0's tp group) checkpoint gathers. */
+  private static void follow(TrainConfig cfg, Rank rank) {
+    Trainer trainer = rank.trainer();
     while (trainer.stepsDone() < cfg.steps()) {
       trainer.step();
-      if (TrainRun.evaluates(cfg, trainer.stepsDone())) {
+      int done = trainer.stepsDone();
+      if (TrainRun.evaluates(cfg, done)) {
         trainer.evaluate();
+      }
+      if (rank.tp() != null && rank.checkpoints() && TrainRun.checkpoints(cfg, done)) {
+        Checkpoints.forEachTensor(trainer, rank.whole(), (name, e) -> { });
       }
     }
   }

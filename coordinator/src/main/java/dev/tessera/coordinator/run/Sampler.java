@@ -35,7 +35,7 @@ public final class Sampler {
     String dev = device != null ? device : cfg.device();
     try (Backend be = Backends.create(Backends.requested(dev)); Params params = new Params(be, cfg.seed())) {
       Gpt model = new Gpt(TrainConfigs.gpt(cfg, tok.vocabSize()), params, LayerFactory.LOCAL);
-      Checkpoints.loadParams(ck, params.all(), be);
+      Checkpoints.loadParams(ck, params);
       Rng rng = new Rng(seed);
       int[] out = Arrays.copyOf(context, context.length + tokens);
       int len = context.length;

@@ -35,9 +35,18 @@ public final class TrainRun {
   private static final Logger LOG = LogManager.getLogger(TrainRun.class);
   private static final Logger STEPS = LogManager.getLogger(RunLog.STEPS);
   static final String CONFIG = "config.yaml";
-  /** Keys that may change when a run is resumed; any other would break bit-identical continuation. */
+
+  /** Whether a checkpoint is written after {@code done} steps (every worker of a layout asks). */
+  static boolean checkpoints(TrainConfig cfg, int done) {
+    return done == cfg.steps() || (cfg.checkpointEvery() > 0 && done % cfg.checkpointEvery() == 0);
+  }
+
+  /**
+   * Keys that may change when a run is resumed; any other would change the maths. (The layout may:
+   * checkpoints hold the whole model, and the batch options mean the global batch.)
+   */
   public static final Set<String> RESUMABLE = Set.of("steps", "eval-every", "checkpoint-every", "log-every",
-      "device");
+      "device", "dp", "tp", "sequence-parallel");
 
   /** How a run ended. baselines is null unless the data knows them (the built-in corpus). */
   /**
@@ -144,7 +153,7 @@ public final class TrainRun {
         metrics = Metrics.create(dir.resolve("metrics.csv"));
       }
       try (metrics) {
-        return loop(dir, cfg, data, trainer, metrics, be.describe(), params.count(), tty);
+        return loop(dir, cfg, data, trainer, metrics, be.describe(), params.count(), tty, Checkpoints.local(be));
       }
     } catch (IOException e) {
       throw new UncheckedIOException(e.getMessage(), e);
@@ -157,7 +166,7 @@ public final class TrainRun {
   }
 
   static Result loop(Path dir, TrainConfig cfg, DataSource data, Trainer trainer, Metrics metrics,
-      String device, long paramCount, boolean tty) throws IOException {
+      String device, long paramCount, boolean tty, Checkpoints.Whole whole) throws IOException {
     double[] baselines = trainer.baselines().orElse(null);
     if (baselines != null) {
       LOG.info(String.format(Locale.ROOT, "baselines on the validation batches: Bayes optimum %.4f, in-context "
@@ -197,8 +206,8 @@ public final class TrainRun {
           bar.stepTo(done);
           bar.setExtraMessage(String.format(Locale.ROOT, "loss %.4f %,.0f tok/s", r.loss(), tokens / seconds));
         }
-        if (cfg.tp() == 1 && (last || (cfg.checkpointEvery() > 0 && done % cfg.checkpointEvery() == 0))) {
-          lastCheckpoint = Checkpoints.write(dir, trainer, data.tokenizer().spec()).toString();
+        if (checkpoints(cfg, done)) {
+          lastCheckpoint = Checkpoints.write(dir, trainer, data.tokenizer().spec(), whole).toString();
           LOG.info("checkpoint: {}", lastCheckpoint);
         }
       }

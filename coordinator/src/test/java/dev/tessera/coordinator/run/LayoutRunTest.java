@@ -15,7 +15,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@code tessera train --dp --tp} with workers as threads: layouts dp2, tp2 and dp2 x tp2 give the
- * single worker's training and validation losses (1e-5), on the plain-Java reference device.
+ * single worker's training and validation losses (1e-5), on the plain-Java reference device, and every
+ * layout checkpoints and resumes on another.
  */
 class LayoutRunTest {
   @TempDir
@@ -70,11 +71,7 @@ class LayoutRunTest {
       }
       String log = Files.readString(out.resolve("train.log"));
       assertTrue(log.contains("layout: dp=" + layout[0] + " pp=1 tp=" + layout[1]), log);
-      boolean checkpoints = Files.exists(out.resolve("checkpoints"));
-      assertEquals(layout[1] == 1, checkpoints, "checkpoints only without tp");
-      if (layout[1] > 1) {
-        assertTrue(log.contains("keep no checkpoint yet"), log);
-      }
+      assertTrue(Files.exists(out.resolve("checkpoints").resolve("step-4")), "every layout checkpoints");
       assertTrue(r.valLoss() > 0);
     }
   }
@@ -117,6 +114,53 @@ class LayoutRunTest {
       assertTrue(r.valLoss() - exact.valLoss() < 0.1, codec + ": validation loss " + r.valLoss() + " vs exact "
           + exact.valLoss());
       assertTrue(r.valLoss() < exact.baselines()[2] - 0.1, codec + " learned: " + r.valLoss());
+    }
+  }
+
+  /**
+   * Saved at dp2 x tp2, resumed at tp4 and on one worker: the next steps' losses and gradient norms
+   * equal the original layout's (1e-5). The checkpoint holds the whole model (the tp group gathers its
+   * slices), and each rank of the new layout takes its own slices from it.
+   */
+  @Test
+  void aCheckpointOfOneLayoutResumesOnAnother() throws Exception {
+    Map<String, Object> o = small(tmp.resolve("dp2tp2"), 2, 2);
+    o.put("steps", 6);
+    o.put("checkpoint-every", 3);
+    o.put("n-head", 4);
+    o.put("batch-size", 8);
+    TrainRun.start(TrainConfigs.resolve(null, o));
+    double[][] original = losses(tmp.resolve("dp2tp2"));
+    for (int[] layout : new int[][] {{1, 4}, {1, 1}}) {
+      Path copy = tmp.resolve("resumed-dp" + layout[0] + "tp" + layout[1]);
+      copyTree(tmp.resolve("dp2tp2"), copy);
+      deleteTree(copy.resolve("checkpoints").resolve("step-6"));
+      TrainRun.resume(copy, Map.of("dp", layout[0], "tp", layout[1]));
+      String log = Files.readString(copy.resolve("train.log"));
+      assertTrue(log.contains("resumed from"), log);
+      assertTrue(layout[1] == 1 || log.contains("layout: dp=1 pp=1 tp=" + layout[1]), log);
+      double[][] got = losses(copy);
+      assertEquals(original.length, got.length);
+      for (int s = 3; s < original.length; s++) {
+        assertEquals(original[s][0], got[s][0], 1e-5 * original[s][0], copy + " loss of step " + (s + 1));
+        assertEquals(original[s][2], got[s][2], 1e-5 * original[s][2], copy + " gradient norm of step " + (s + 1));
+      }
+    }
+  }
+
+  private static void copyTree(Path from, Path to) throws java.io.IOException {
+    try (var paths = Files.walk(from)) {
+      for (Path p : (Iterable<Path>) paths::iterator) {
+        Files.copy(p, to.resolve(from.relativize(p).toString()));
+      }
+    }
+  }
+
+  private static void deleteTree(Path dir) throws java.io.IOException {
+    try (var paths = Files.walk(dir)) {
+      for (Path p : (Iterable<Path>) paths.sorted(java.util.Comparator.reverseOrder())::iterator) {
+        Files.delete(p);
+      }
     }
   }
 }

@@ -39,9 +39,10 @@ public final class AdamW implements AutoCloseable {
       Tensor vs = be.zeros(s.values().shape().toArray());
       mSegments.add(ms);
       vSegments.add(vs);
-      for (Param p : s.params()) {
-        m.put(p.name(), s.params().size() == 1 ? ms : be.slice(ms, s.offsetOf(p), p.value().shape().toArray()));
-        v.put(p.name(), s.params().size() == 1 ? vs : be.slice(vs, s.offsetOf(p), p.value().shape().toArray()));
+      for (Param p : s.params()) { // each moment shaped like its parameter (checkpoints hold them so)
+        int[] dims = p.value().shape().toArray();
+        m.put(p.name(), s.params().size() == 1 ? be.view(ms, dims) : be.slice(ms, s.offsetOf(p), dims));
+        v.put(p.name(), s.params().size() == 1 ? be.view(vs, dims) : be.slice(vs, s.offsetOf(p), dims));
       }
     }
   }
