@@ -110,10 +110,16 @@ public final class OpenClBackend extends BackendBase {
     // With device buffers (every GPU), Aparapi re-creates the buffer of an array that the garbage
     // collector moved and fills it from the host copy, which is stale: device data would be lost.
     // G1 never moves humongous arrays (over half a region, at most 16 MiB on JDK 17), so the arenas
-    // start above that. With shared host memory (pocl) the host copy is the data and any size works.
+    // start above that. With shared host memory (pocl) the kernel works on the Java arrays themselves:
+    // there every array a kernel writes (arenas, small staging arrays) is made large enough never to
+    // move either; before that, multi-worker runs on pocl now and then overwrote the Java heap
+    // (docs/kernels.md).
     boolean deviceBuffers = !device.isSharedMemory();
-    floats = new DeviceArena("float", deviceBuffers ? Math.max(initialElements, MIN_DEVICE_FLOATS) : initialElements);
-    ints = new DeviceArena("int", deviceBuffers ? MIN_DEVICE_INTS : Math.max(DeviceArena.ALIGN, initialElements / 16));
+    int unmovable = deviceBuffers ? 0 : unmovableElements();
+    floats = new DeviceArena("float", deviceBuffers ? Math.max(initialElements, MIN_DEVICE_FLOATS)
+        : DeviceArena.aligned(Math.max(initialElements, unmovable)));
+    ints = new DeviceArena("int", deviceBuffers ? MIN_DEVICE_INTS
+        : DeviceArena.aligned(Math.max(Math.max(DeviceArena.ALIGN, initialElements / 16), unmovable)));
     if (deviceBuffers && !usesG1()) {
       LOG.warn("the JVM does not use the G1 collector: device data may be lost when the collector moves an arena "
           + "array (run with -XX:+UseG1GC)");
@@ -122,8 +128,8 @@ public final class OpenClBackend extends BackendBase {
     kernel.imem = new int[ints.capacity()];
     kernel.stage = new float[STAGE];
     kernel.istage = new int[STAGE];
-    kernel.stageSmall = new float[SMALL_STAGE];
-    kernel.istageSmall = new int[SMALL_STAGE];
+    kernel.stageSmall = new float[Math.max(SMALL_STAGE, unmovable)];
+    kernel.istageSmall = new int[Math.max(SMALL_STAGE, unmovable)];
     synchronized (APARAPI) {
       launch(Op.NOP, 1); // compiles the kernel and creates the device buffers
       kernel.put(kernel.mem).put(kernel.imem).put(kernel.stage).put(kernel.istage).put(kernel.stageSmall)
@@ -136,6 +142,24 @@ public final class OpenClBackend extends BackendBase {
       throw new DeviceUnavailableException("OpenCL device " + device.getName() + " allows work-groups of only "
           + maxGroup + " work-items for Tessera's kernel; the matmul needs " + tileItems);
     }
+  }
+
+  /**
+   * Elements (4 bytes each) of an array G1 never moves: over half a heap region. Without G1 (whose
+   * region size is unknown), 16 MiB, above every G1 threshold.
+   */
+  static int unmovableElements() {
+    long region = 32L << 20;
+    try {
+      var bean = java.lang.management.ManagementFactory.getPlatformMXBean(
+          com.sun.management.HotSpotDiagnosticMXBean.class);
+      if (usesG1()) {
+        region = Long.parseLong(bean.getVMOption("G1HeapRegionSize").getValue());
+      }
+    } catch (RuntimeException e) {
+      // keep the largest region size
+    }
+    return (int) (region / 2 / 4) + 64;
   }
 
   private static boolean usesG1() {
