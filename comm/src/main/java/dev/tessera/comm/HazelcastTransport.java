@@ -32,6 +32,8 @@ import java.util.concurrent.ConcurrentHashMap;
 public final class HazelcastTransport implements Transport {
   /** Member attribute holding a member's rank. */
   public static final String RANK_ATTRIBUTE = "tessera.rank";
+  static final String NONCE_ATTRIBUTE = "tessera.nonce";
+  static final String AUTH_ATTRIBUTE = "tessera.auth";
   static final String SERVICE = "tessera:transport";
   private static final org.apache.logging.log4j.Logger LOG =
       org.apache.logging.log4j.LogManager.getLogger(HazelcastTransport.class);
@@ -61,9 +63,21 @@ public final class HazelcastTransport implements Transport {
    * @param bindInterface the interface to listen on (127.0.0.1 for local runs)
    * @param port this member's port
    * @param timeout how long to wait for the others to join, and how soon a silent member is removed
+   * @param secret the job's secret, or null: with one, a member is given a rank only if it proves it
+   *     knows the secret (an HMAC of the cluster, its rank and a nonce, as member attributes), and
+   *     frames from any other member are refused
    */
   public record Settings(String cluster, int rank, int size, String bindInterface, int port, Join join,
-      Duration timeout) {
+      Duration timeout, String secret) {
+
+    public Settings(String cluster, int rank, int size, String bindInterface, int port, Join join, Duration timeout) {
+      this(cluster, rank, size, bindInterface, port, join, timeout, null);
+    }
+
+    /** The same settings with the job's secret. */
+    public Settings withSecret(String s) {
+      return new Settings(cluster, rank, size, bindInterface, port, join, timeout, s);
+    }
 
     /** Every member on loopback at the given host:port list, in rank order. */
     public static Settings loopback(String cluster, int rank, List<String> members, Duration timeout) {
@@ -86,8 +100,15 @@ public final class HazelcastTransport implements Transport {
   private final boolean[] lost;
   private final Traffic traffic = new Traffic();
   private final Mailboxes mailboxes;
+  /** The job's secret, or null (then every member with a rank attribute is taken at its word). */
+  private final String secret;
+  private final String clusterName;
+  /** Members refused for want of the secret, by address (each reported once). */
+  private final Map<Address, Boolean> refused = new ConcurrentHashMap<>();
 
-  private HazelcastTransport(Config config, int rank, int size, Duration timeout) {
+  private HazelcastTransport(Config config, int rank, int size, Duration timeout, String secret) {
+    this.secret = secret;
+    this.clusterName = config.getClusterName();
     this.rank = rank;
     this.size = size;
     this.byRank = new Member[size];
@@ -125,8 +146,10 @@ public final class HazelcastTransport implements Transport {
     while (missing().size() > 0) {
       if (System.nanoTime() > deadline) {
         hz.shutdown();
+        LOCAL.remove(config.getInstanceName());
         throw new CommException.Timeout("rank " + rank + ": ranks " + missing() + " did not join cluster '"
-            + hz.getConfig().getClusterName() + "' within " + timeout.toSeconds() + " s");
+            + clusterName + "' within " + timeout.toSeconds() + " s"
+            + (refused.isEmpty() ? "" : "; refused for want of the job's secret: " + refused.keySet()));
       }
       sleep(20);
     }
@@ -152,8 +175,44 @@ public final class HazelcastTransport implements Transport {
       LOG.warn("member {} has no valid rank ({}={})", m.getAddress(), RANK_ATTRIBUTE, r);
       return;
     }
+    if (secret != null && !proves(m, r)) {
+      if (refused.put(m.getAddress(), true) == null) {
+        LOG.warn("member {} claims rank {} of cluster '{}' without the job's secret: refused", m.getAddress(), r,
+            clusterName);
+      }
+      return;
+    }
     byRank[r] = m;
     rankOf.put(m.getAddress(), r);
+  }
+
+  /** Members refused so far for want of the job's secret. */
+  int refusedMembers() {
+    return refused.size();
+  }
+
+  /** Whether member m's attributes prove it knows the job's secret for rank r. */
+  private boolean proves(Member m, int r) {
+    String nonce = m.getAttribute(NONCE_ATTRIBUTE);
+    String auth = m.getAttribute(AUTH_ATTRIBUTE);
+    if (nonce == null || auth == null) {
+      return false;
+    }
+    return java.security.MessageDigest.isEqual(auth.getBytes(java.nio.charset.StandardCharsets.US_ASCII),
+        proof(secret, clusterName, r, nonce).getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+  }
+
+  /** HMAC-SHA256 of "cluster|rank|nonce" under the secret, in hex. */
+  static String proof(String secret, String cluster, int rank, String nonce) {
+    try {
+      javax.crypto.Mac mac = javax.crypto.Mac.getInstance("HmacSHA256");
+      mac.init(new javax.crypto.spec.SecretKeySpec(secret.getBytes(java.nio.charset.StandardCharsets.UTF_8),
+          "HmacSHA256"));
+      return java.util.HexFormat.of().formatHex(mac.doFinal((cluster + "|" + rank + "|" + nonce)
+          .getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+    } catch (java.security.GeneralSecurityException e) {
+      throw new IllegalStateException("HmacSHA256 is not available", e);
+    }
   }
 
   private synchronized List<Integer> missing() {
@@ -173,8 +232,15 @@ public final class HazelcastTransport implements Transport {
     }
     Config c = new Config();
     c.setClusterName(s.cluster());
-    c.setInstanceName(s.cluster() + "-rank-" + s.rank());
+    c.setInstanceName(s.cluster() + "-rank-" + s.rank() + "-port-" + s.port()); // unique in a JVM, even for an impostor
     c.getMemberAttributeConfig().setAttribute(RANK_ATTRIBUTE, Integer.toString(s.rank()));
+    if (s.secret() != null) {
+      byte[] nonce = new byte[16];
+      new java.security.SecureRandom().nextBytes(nonce);
+      String n = java.util.HexFormat.of().formatHex(nonce);
+      c.getMemberAttributeConfig().setAttribute(NONCE_ATTRIBUTE, n);
+      c.getMemberAttributeConfig().setAttribute(AUTH_ATTRIBUTE, proof(s.secret(), s.cluster(), s.rank(), n));
+    }
     NetworkConfig n = c.getNetworkConfig();
     n.setPort(s.port()).setPortAutoIncrement(false);
     if (s.bindInterface() != null) {
@@ -206,7 +272,7 @@ public final class HazelcastTransport implements Transport {
 
   /** Starts this rank's member and waits until every rank has joined. */
   public static HazelcastTransport start(Settings s) {
-    return new HazelcastTransport(config(s), s.rank(), s.size(), s.timeout());
+    return new HazelcastTransport(config(s), s.rank(), s.size(), s.timeout(), s.secret());
   }
 
   @Override
@@ -296,6 +362,13 @@ public final class HazelcastTransport implements Transport {
 
   void arrived(Address from, int claimedSource, byte[] frame) {
     Integer r = from == null ? null : rankOf.get(from);
+    if (secret != null && r == null && from != null) {
+      if (refused.put(from, true) == null) {
+        LOG.warn("a frame from {} (claiming rank {}), not a member that proved the job's secret: refused", from,
+            claimedSource);
+      }
+      return;
+    }
     mailboxes.deliver(r != null ? r : claimedSource, frame);
   }
 

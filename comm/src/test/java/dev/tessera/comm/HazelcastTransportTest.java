@@ -89,4 +89,58 @@ class HazelcastTransportTest {
       pool.shutdownNow();
     }
   }
+
+  /**
+   * A job with a secret: an intruder with the job's cluster name and a wrong secret, claiming rank 1,
+   * joins the running job's cluster and is refused: the real ranks never take it for a rank and still
+   * all-reduce with each other, and the intruder, unable to verify anyone, fails to start, naming what
+   * it waited for and whom it refused.
+   */
+  @Test
+  void aMemberWithoutTheJobsSecretIsRefused() throws Exception {
+    List<String> ports = freeLoopbackPorts(3);
+    List<String> members = ports.subList(0, 2);
+    String cluster = "tessera-secret-" + System.nanoTime();
+    ExecutorService pool = Executors.newFixedThreadPool(3);
+    List<HazelcastTransport> ts = new ArrayList<>();
+    try {
+      List<Future<HazelcastTransport>> starting = new ArrayList<>();
+      for (int r = 0; r < 2; r++) {
+        int rank = r;
+        starting.add(pool.submit(() -> HazelcastTransport.start(
+            HazelcastTransport.Settings.loopback(cluster, rank, members, Duration.ofSeconds(30)).withSecret("s3cret"))));
+      }
+      for (Future<HazelcastTransport> f : starting) {
+        ts.add(f.get(60, TimeUnit.SECONDS));
+      }
+      int intruderPort = Integer.parseInt(ports.get(2).substring(ports.get(2).lastIndexOf(':') + 1));
+      Future<HazelcastTransport> intruder = pool.submit(() -> HazelcastTransport.start(new HazelcastTransport.Settings(
+          cluster, 1, 3, "127.0.0.1", intruderPort, new HazelcastTransport.Join.TcpIp(ports), Duration.ofSeconds(8),
+          "guessed")));
+      java.util.concurrent.ExecutionException e = org.junit.jupiter.api.Assertions.assertThrows(
+          java.util.concurrent.ExecutionException.class, () -> intruder.get(60, TimeUnit.SECONDS));
+      org.junit.jupiter.api.Assertions.assertTrue(e.getCause() instanceof CommException.Timeout, e.toString());
+      org.junit.jupiter.api.Assertions.assertTrue(e.getCause().getMessage().contains("refused for want of the job's "
+          + "secret"), e.getCause().getMessage());
+      for (HazelcastTransport t : ts) {
+        org.junit.jupiter.api.Assertions.assertEquals(1, t.refusedMembers(), "rank " + t.rank() + " refused the intruder");
+      }
+      List<Future<float[]>> results = new ArrayList<>();
+      for (HazelcastTransport t : ts) {
+        results.add(pool.submit(() -> {
+          float[] x = {t.rank() + 1f, 10f};
+          new Group(t, 1, new int[] {0, 1}, Duration.ofSeconds(30)).allReduce(x, 1);
+          return x;
+        }));
+      }
+      for (Future<float[]> f : results) {
+        assertArrayEquals(new float[] {3f, 20f}, f.get(60, TimeUnit.SECONDS));
+      }
+    } finally {
+      for (HazelcastTransport t : ts) {
+        t.close();
+      }
+      pool.shutdownNow();
+    }
+  }
 }
