@@ -36,6 +36,8 @@ public final class DataParallel {
   private final int exactSteps;
   private final Compress compress;
   private final ErrorFeedback feedback = new ErrorFeedback();
+  /** 1-bit Adam: sqrt(v) + eps of the variance frozen after the warm-up (0 where v is 0), once computed. */
+  private float[] denominators;
 
   /** Uncompressed (fp32) data parallelism. */
   public DataParallel(Group group) {
@@ -117,45 +119,41 @@ public final class DataParallel {
     Backend be = params.backend();
     List<Params.Segment> segments = params.segments();
     float b1 = adam.beta1();
-    float c2 = 1f - (float) Math.pow(adam.beta2(), exactSteps); // the variance froze after the warm-up
-    int total = 0;
-    for (Params.Segment seg : segments) {
-      total += seg.grads().size();
-    }
-    float[] flat = new float[total];
-    float[] denominators = new float[total];
-    int off = 0;
-    for (int i = 0; i < segments.size(); i++) {
-      float[] g = be.read(segments.get(i).grads());
-      float[] m = be.read(adam.firstMomentSegments().get(i));
-      float[] v = be.read(adam.secondMomentSegments().get(i));
-      for (int j = 0; j < g.length; j++) {
-        float d = v[j] > 0 ? (float) Math.sqrt(v[j] / c2) + adam.eps() : 0f;
-        denominators[off + j] = d;
-        flat[off + j] = d > 0 ? (b1 * m[j] / group.size() + (1f - b1) * g[j]) / d : 0f;
+    if (denominators == null) { // the variance is frozen from here on: its denominators once
+      float c2 = 1f - (float) Math.pow(adam.beta2(), exactSteps);
+      float[] v = HostFlat.read(be, adam.secondMomentSegments());
+      denominators = new float[v.length];
+      for (int j = 0; j < v.length; j++) {
+        denominators[j] = v[j] > 0 ? (float) Math.sqrt(v[j] / c2) + adam.eps() : 0f;
       }
-      off += g.length;
+    }
+    float[] g = HostFlat.read(be, segments.stream().map(Params.Segment::grads).toList());
+    float[] m = HostFlat.read(be, adam.firstMomentSegments());
+    float[] flat = new float[g.length];
+    for (int j = 0; j < g.length; j++) {
+      float d = denominators[j];
+      flat[j] = d > 0 ? (b1 * m[j] / group.size() + (1f - b1) * g[j]) / d : 0f;
     }
     group.allReduceCompressed(flat, "momentum", codec, feedback, step);
     int t = adam.steps() + 1;
     float c1 = 1f - (float) Math.pow(b1, t);
-    off = 0;
-    for (int i = 0; i < segments.size(); i++) {
-      Params.Segment seg = segments.get(i);
-      float[] p = be.read(seg.values());
-      float[] m = new float[p.length];
+    List<Tensor> values = segments.stream().map(Params.Segment::values).toList();
+    float[] p = HostFlat.read(be, values);
+    int off = 0;
+    for (Params.Segment seg : segments) {
       float decay = 1f - lr * (seg.decay() ? adam.weightDecay() : 0f);
-      for (int j = 0; j < p.length; j++) {
-        float u = denominators[off + j] > 0 ? flat[off + j] : 0f;
-        m[j] = u * denominators[off + j];
+      for (int j = off; j < off + seg.values().size(); j++) {
+        float u = denominators[j] > 0 ? flat[j] : 0f; // the codec may give a frozen element a value
+        m[j] = u * denominators[j];
         p[j] = p[j] * decay - lr * u / c1;
       }
-      be.write(seg.values(), p);
-      be.write(adam.firstMomentSegments().get(i), m);
-      off += p.length;
+      off += seg.values().size();
     }
+    HostFlat.write(be, values, p);
+    HostFlat.write(be, adam.firstMomentSegments(), m);
     adam.setSteps(t);
   }
+
 
   /** Sums a scalar (a loss sum, a token count) over the group. */
   public double allReduceScalar(double x, long step) {
