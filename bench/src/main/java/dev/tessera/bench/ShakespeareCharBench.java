@@ -1,6 +1,6 @@
 package dev.tessera.bench;
 
-import dev.tessera.coordinator.run.TrainConfigs;
+import dev.tessera.worker.TrainConfigs;
 import dev.tessera.coordinator.run.TrainRun;
 import java.nio.file.Files;
 import java.nio.file.Path;

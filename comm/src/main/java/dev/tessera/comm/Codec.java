@@ -13,6 +13,8 @@ public interface Codec {
   byte FP8 = 3;
   byte ONE_BIT = 4;
   byte TOP_K = 5;
+  /** Not floats: a control message's bytes (plans, commands, reports), which no codec decodes. */
+  byte CONTROL = 16;
 
   byte id();
 
@@ -28,6 +30,6 @@ public interface Codec {
   boolean lossless();
 
   static boolean known(byte id) {
-    return id >= FP32 && id <= TOP_K;
+    return (id >= FP32 && id <= TOP_K) || id == CONTROL;
   }
 }

@@ -270,9 +270,17 @@ public final class HazelcastTransport implements Transport {
     return c;
   }
 
-  /** Starts this rank's member and waits until every rank has joined. */
+  /** Starts this rank's member and waits (at most the settings' timeout) until every rank has joined. */
   public static HazelcastTransport start(Settings s) {
-    return new HazelcastTransport(config(s), s.rank(), s.size(), s.timeout(), s.secret());
+    return start(s, s.timeout());
+  }
+
+  /**
+   * Starts this rank's member and waits at most {@code joinTimeout} until every rank has joined (JVMs
+   * that start together may need longer to join than a member may stay silent once they have).
+   */
+  public static HazelcastTransport start(Settings s, Duration joinTimeout) {
+    return new HazelcastTransport(config(s), s.rank(), s.size(), joinTimeout, s.secret());
   }
 
   @Override

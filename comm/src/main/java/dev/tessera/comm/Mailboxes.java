@@ -98,11 +98,15 @@ final class Mailboxes {
       throw new CommException.PeerLost(gone.getMessage() + " (rank " + rank + " waiting for " + key + ")");
     }
     long t0 = System.nanoTime();
+    boolean keep = false;
     try {
       Frame f = fut.get(timeout.toNanos(), TimeUnit.NANOSECONDS);
       traffic.received(key.group(), f.header().codec(), f.payloadLength(), System.nanoTime() - t0);
       return f;
     } catch (TimeoutException e) {
+      // The slot stays: a frame that arrives now is kept for the next receive of the same key (a
+      // coordinator polling its workers) instead of being dropped with the slot.
+      keep = true;
       throw new CommException.Timeout("rank " + rank + " got nothing from rank " + source + " for " + key + " within "
           + timeout.toMillis() + " ms");
     } catch (InterruptedException e) {
@@ -117,7 +121,9 @@ final class Mailboxes {
       }
       throw new CommException("receive from rank " + source + " failed", e.getCause());
     } finally {
-      slots.remove(slot);
+      if (!keep) {
+        slots.remove(slot);
+      }
     }
   }
 }

@@ -1,6 +1,6 @@
 package dev.tessera.coordinator.cli;
 
-import dev.tessera.coordinator.run.Checkpoints;
+import dev.tessera.worker.Checkpoints;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;

@@ -1,7 +1,7 @@
 package dev.tessera.coordinator.cli;
 
-import dev.tessera.coordinator.run.TrainConfig;
-import dev.tessera.coordinator.run.TrainConfigs;
+import dev.tessera.worker.TrainConfig;
+import dev.tessera.worker.TrainConfigs;
 import dev.tessera.coordinator.run.TrainRun;
 import dev.tessera.model.train.TrainingDivergedException;
 import java.nio.file.Path;

@@ -1,5 +1,6 @@
 package dev.tessera.coordinator.run;
 
+import dev.tessera.worker.TrainConfig;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -12,7 +13,7 @@ final class Report {
   }
 
   record Summary(String data, String device, long params, TrainConfig config, int steps, long tokens,
-      double seconds, double trainLoss, double valLoss, double[] baselines, String lastCheckpoint) {
+      double seconds, double trainLoss, double valLoss, double[] baselines, String lastCheckpoint, String extra) {
   }
 
   static void write(Path file, Summary s) throws IOException {
@@ -46,6 +47,9 @@ final class Report {
       md.append(String.format(Locale.ROOT, "%nRemaining gap to the Bayes optimum: %.4f nats/token (%.0f%% of the way "
           + "from ln(alphabet) to the optimum covered).%n", s.valLoss() - b[0], 100 * (b[2] - s.valLoss())
           / (b[2] - b[0])));
+    }
+    if (s.extra() != null && !s.extra().isEmpty()) {
+      md.append('\n').append(s.extra());
     }
     md.append("\n![loss](loss.png)\n\nFiles: `config.yaml` (the resolved config), `metrics.csv`, `train.log`"
         + ("none".equals(s.lastCheckpoint()) ? " (no checkpoint was kept).\n" : ", `checkpoints/`.\n"));

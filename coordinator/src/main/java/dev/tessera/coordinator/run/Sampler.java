@@ -1,5 +1,8 @@
 package dev.tessera.coordinator.run;
 
+import dev.tessera.worker.TrainConfig;
+import dev.tessera.worker.TrainConfigs;
+import dev.tessera.worker.Checkpoints;
 import dev.tessera.kernels.Backend;
 import dev.tessera.kernels.Backends;
 import dev.tessera.kernels.Tensor;

@@ -1,5 +1,7 @@
 package dev.tessera.coordinator.run;
 
+import dev.tessera.worker.TrainConfigs;
+import dev.tessera.worker.Checkpoints;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;

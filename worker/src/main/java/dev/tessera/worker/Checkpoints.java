@@ -1,4 +1,4 @@
-package dev.tessera.coordinator.run;
+package dev.tessera.worker;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
@@ -35,9 +35,9 @@ import java.util.stream.Stream;
 public final class Checkpoints {
   public static final String FORMAT = "tessera-checkpoint";
   public static final int VERSION = 1;
-  static final String MODEL = "model.safetensors";
-  static final String OPTIMIZER = "optimizer.safetensors";
-  static final String MANIFEST = "manifest.json";
+  public static final String MODEL = "model.safetensors";
+  public static final String OPTIMIZER = "optimizer.safetensors";
+  public static final String MANIFEST = "manifest.json";
 
   private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
@@ -109,6 +109,7 @@ public final class Checkpoints {
     meta.put("version", Integer.toString(VERSION));
     meta.put("step", Integer.toString(step));
     Safetensors.write(tmp.resolve(MODEL), model, meta);
+    Faults.at(Faults.IN_CHECKPOINT, step);
     Safetensors.write(tmp.resolve(OPTIMIZER), moments, meta);
     Map<String, String> hashes = new LinkedHashMap<>();
     hashes.put(MODEL, sha256(tmp.resolve(MODEL)));
@@ -263,7 +264,7 @@ public final class Checkpoints {
     }
   }
 
-  static String sha256(Path file) throws IOException {
+  public static String sha256(Path file) throws IOException {
     try (InputStream in = Files.newInputStream(file)) {
       MessageDigest md = MessageDigest.getInstance("SHA-256");
       byte[] buf = new byte[1 << 16];
@@ -277,7 +278,7 @@ public final class Checkpoints {
     }
   }
 
-  static void deleteTree(Path p) throws IOException {
+  public static void deleteTree(Path p) throws IOException {
     if (!Files.exists(p)) {
       return;
     }

@@ -1,4 +1,4 @@
-package dev.tessera.coordinator.run;
+package dev.tessera.worker;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;

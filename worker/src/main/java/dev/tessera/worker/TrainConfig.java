@@ -1,4 +1,4 @@
-package dev.tessera.coordinator.run;
+package dev.tessera.worker;
 
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.annotation.JsonNaming;
@@ -49,7 +49,7 @@ public record TrainConfig(
     Integer checkpointEvery,
     Integer logEvery,
     String out,
-    // layout (ranks as threads in this JVM)
+    // layout (ranks as threads of one process, or worker processes: tessera launch)
     Integer dp,
     Integer tp,
     String dpCodec,
@@ -67,6 +67,16 @@ public record TrainConfig(
   @com.fasterxml.jackson.annotation.JsonIgnore
   public int workers() {
     return dp * tp;
+  }
+
+  /** Whether a checkpoint is written after {@code done} steps (every worker of a layout asks). */
+  public boolean checkpointsAt(int done) {
+    return done == steps || (checkpointEvery > 0 && done % checkpointEvery == 0);
+  }
+
+  /** Whether the validation loss is computed after {@code done} steps (every worker of a layout asks). */
+  public boolean evaluatesAt(int done) {
+    return done == steps || (evalEvery > 0 && done % evalEvery == 0);
   }
 
   /** The value of {@code data} that selects the built-in Markov corpus. */

@@ -1,4 +1,4 @@
-package dev.tessera.coordinator.run;
+package dev.tessera.worker;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
@@ -65,6 +65,17 @@ public final class TrainConfigs {
     TrainConfig c = bind(readFile(file), "config file " + file);
     validate(c);
     return c;
+  }
+
+  /** Reads a resolved config from its YAML text (a worker's plan). */
+  public static TrainConfig parse(String yaml) {
+    try {
+      TrainConfig c = bind(YAML.readTree(yaml), "the plan's config");
+      validate(c);
+      return c;
+    } catch (JsonProcessingException e) {
+      throw new IllegalArgumentException("the plan's config is not YAML: " + e.getOriginalMessage(), e);
+    }
   }
 
   private static ObjectNode readFile(Path file) {
