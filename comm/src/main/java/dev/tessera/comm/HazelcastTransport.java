@@ -176,6 +176,7 @@ public final class HazelcastTransport implements Transport {
       return;
     }
     if (secret != null && !proves(m, r)) {
+      unverified.remove(m.getAddress());
       if (refused.put(m.getAddress(), true) == null) {
         LOG.warn("member {} claims rank {} of cluster '{}' without the job's secret: refused", m.getAddress(), r,
             clusterName);
@@ -184,7 +185,19 @@ public final class HazelcastTransport implements Transport {
     }
     byRank[r] = m;
     rankOf.put(m.getAddress(), r);
+    List<byte[]> early = unverified.remove(m.getAddress());
+    if (early != null) {
+      early.forEach(f -> mailboxes.deliver(r, f));
+    }
   }
+
+  /**
+   * Frames from members this one has not seen join yet, by address: a member that has joined may
+   * send before the membership update reaches every other member. They are delivered once the
+   * sender is verified, and dropped if it is refused. At most {@value #MAX_UNVERIFIED} per sender.
+   */
+  private final Map<Address, List<byte[]>> unverified = new ConcurrentHashMap<>();
+  private static final int MAX_UNVERIFIED = 256;
 
   /** Members refused so far for want of the job's secret. */
   int refusedMembers() {
@@ -361,8 +374,14 @@ public final class HazelcastTransport implements Transport {
     return hz;
   }
 
+  private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
+
+  /** Leaves the cluster (once: a second close does nothing). */
   @Override
   public void close() {
+    if (!closed.compareAndSet(false, true)) {
+      return;
+    }
     LOCAL.remove(hz.getName());
     mailboxes.close("shut down");
     hz.shutdown();
@@ -371,11 +390,23 @@ public final class HazelcastTransport implements Transport {
   void arrived(Address from, int claimedSource, byte[] frame) {
     Integer r = from == null ? null : rankOf.get(from);
     if (secret != null && r == null && from != null) {
-      if (refused.put(from, true) == null) {
-        LOG.warn("a frame from {} (claiming rank {}), not a member that proved the job's secret: refused", from,
-            claimedSource);
+      synchronized (this) { // index() delivers what is parked here, under the same lock
+        r = rankOf.get(from);
+        if (r == null && !refused.containsKey(from)) {
+          List<byte[]> early = unverified.computeIfAbsent(from, a -> new ArrayList<>());
+          if (early.size() < MAX_UNVERIFIED) {
+            early.add(frame);
+            return;
+          }
+        }
       }
-      return;
+      if (r == null) {
+        if (refused.put(from, true) == null) {
+          LOG.warn("a frame from {} (claiming rank {}), not a member that proved the job's secret: refused", from,
+              claimedSource);
+        }
+        return;
+      }
     }
     mailboxes.deliver(r != null ? r : claimedSource, frame);
   }

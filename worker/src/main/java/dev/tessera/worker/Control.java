@@ -33,18 +33,21 @@ import java.util.concurrent.TimeoutException;
 public final class Control {
   /** The control group's id on the wire (mesh groups use the axis ordinal + 1 in the high byte). */
   public static final int GROUP = 0x7F << 24;
-  static final long PLAN = 1;
-  static final long READY = 2;
-  static final long GO = 3;
-  static final long DONE = 4;
+  static final int PLAN = 1;
+  static final int READY = 2;
+  static final int GO = 3;
+  static final int DONE = 4;
 
   private static final ThreadLocal<Kryo> KRYO = ThreadLocal.withInitial(Control::newKryo);
 
   private Control() {
   }
 
-  /** Everything a worker needs to build its shard: the run directory and its resolved config. */
-  public record Plan(int attempt, String runDir, String configYaml, boolean resume) {
+  /**
+   * Everything a worker needs to build its shard: the run directory, its resolved config, the
+   * checkpoint to start from ("" for step 0) and how long to wait for the next command.
+   */
+  public record Plan(int attempt, String runDir, String configYaml, String checkpoint, int stepTimeoutSeconds) {
   }
 
   /** A worker's shard is built (and restored from a checkpoint if the plan said so). */
@@ -52,8 +55,8 @@ public final class Control {
       double[] baselines) {
   }
 
-  /** Train step {@code step} (0-based), or stop. */
-  public record Go(int step, boolean stop) {
+  /** Train step {@code step} (0-based); or stop there, checkpointing first if {@code checkpoint}. */
+  public record Go(int step, boolean stop, boolean checkpoint) {
   }
 
   /** What a worker did in step {@code step}; checkpoint is "" when it wrote none. */
@@ -63,13 +66,14 @@ public final class Control {
 
   /**
    * A worker could not go on. kind: {@value #DIVERGED} (NaN loss: restarting would not help),
-   * {@value #PEER_LOST} (another worker went away), or {@value #ERROR}.
+   * {@value #COMM} (a peer went away or stopped answering: a restart may cure it), or {@value #ERROR}
+   * (anything else: bad data, out of memory).
    */
   public record Failed(int rank, String kind, String message) {
   }
 
   public static final String DIVERGED = "diverged";
-  public static final String PEER_LOST = "peer-lost";
+  public static final String COMM = "comm";
   public static final String ERROR = "error";
 
   private static Kryo newKryo() {
@@ -81,12 +85,13 @@ public final class Control {
         o.writeVarInt(m.attempt(), true);
         o.writeString(m.runDir());
         o.writeString(m.configYaml());
-        o.writeBoolean(m.resume());
+        o.writeString(m.checkpoint());
+        o.writeVarInt(m.stepTimeoutSeconds(), true);
       }
 
       @Override
       public Plan read(Kryo kryo, Input i, Class<? extends Plan> t) {
-        return new Plan(i.readVarInt(true), i.readString(), i.readString(), i.readBoolean());
+        return new Plan(i.readVarInt(true), i.readString(), i.readString(), i.readString(), i.readVarInt(true));
       }
     }, 200);
     k.register(Ready.class, new Serializer<Ready>() {
@@ -113,11 +118,12 @@ public final class Control {
       public void write(Kryo kryo, Output o, Go m) {
         o.writeVarInt(m.step(), true);
         o.writeBoolean(m.stop());
+        o.writeBoolean(m.checkpoint());
       }
 
       @Override
       public Go read(Kryo kryo, Input i, Class<? extends Go> t) {
-        return new Go(i.readVarInt(true), i.readBoolean());
+        return new Go(i.readVarInt(true), i.readBoolean(), i.readBoolean());
       }
     }, 202);
     k.register(StepDone.class, new Serializer<StepDone>() {

@@ -67,6 +67,15 @@ public final class TrainConfigs {
     return c;
   }
 
+  /** {@code c} with some keys changed (e.g. the layout a planner chose), validated again. */
+  public static TrainConfig with(TrainConfig c, Map<String, Object> changes) {
+    ObjectNode tree = YAML.valueToTree(c);
+    merge(tree, YAML.valueToTree(changes), "changed keys");
+    TrainConfig out = bind(tree, "changed keys");
+    validate(out);
+    return out;
+  }
+
   /** Reads a resolved config from its YAML text (a worker's plan). */
   public static TrainConfig parse(String yaml) {
     try {

@@ -9,7 +9,7 @@ import picocli.CommandLine.Spec;
 /** {@code tessera}: the command line. Each subcommand is a small class beside this one. */
 @Command(name = "tessera", mixinStandardHelpOptions = true, versionProvider = Version.class,
     description = "Distributed training of transformer language models on the JVM.",
-    subcommands = {TrainCommand.class, SampleCommand.class, ExportCommand.class, SelfCheckCommand.class,
+    subcommands = {TrainCommand.class, LaunchCommand.class, SampleCommand.class, ExportCommand.class, SelfCheckCommand.class,
         DevicesCommand.class,
         CommandLine.HelpCommand.class})
 public final class TesseraCommand implements Runnable {

@@ -127,7 +127,7 @@ final class RunRecorder implements AutoCloseable {
         baselines == null ? "" : String.format(Locale.ROOT, " (Bayes optimum %.4f, context-free %.4f)",
             baselines[0], baselines[2]), dir.resolve("report.md")));
     double s = seconds();
-    return new TrainRun.Result(dir, cfg.steps(), trainLoss, valLoss, s > 0 ? tokens() / s : 0, baselines, Map.of());
+    return new TrainRun.Result(dir, cfg.steps(), trainLoss, valLoss, s > 0 ? tokens() / s : 0, baselines, Map.of(), null);
   }
 
   @Override

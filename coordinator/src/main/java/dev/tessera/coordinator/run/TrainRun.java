@@ -40,12 +40,17 @@ public final class TrainRun {
    * How a run ended. baselines is null unless the data knows them (the built-in corpus).
    *
    * @param wireBytesPerStep bytes all workers sent per optimizer step, by mesh axis ("tp", "dp"),
-   *     evaluation included; empty for one worker
+   *     evaluation included; empty for one worker and for worker processes
+   * @param launch what a launch of worker processes measured; null for other runs
    */
   public record Result(Path dir, int steps, double trainLoss, double valLoss, double tokensPerS, double[] baselines,
-      java.util.Map<String, Double> wireBytesPerStep) {
-    Result withWire(java.util.Map<String, Double> wire) {
-      return new Result(dir, steps, trainLoss, valLoss, tokensPerS, baselines, wire);
+      Map<String, Double> wireBytesPerStep, LaunchRun.Stats launch) {
+    Result withWire(Map<String, Double> wire) {
+      return new Result(dir, steps, trainLoss, valLoss, tokensPerS, baselines, wire, launch);
+    }
+
+    Result withLaunch(LaunchRun.Stats stats) {
+      return new Result(dir, steps, trainLoss, valLoss, tokensPerS, baselines, wireBytesPerStep, stats);
     }
   }
 
@@ -54,7 +59,16 @@ public final class TrainRun {
 
   /** Reads the data (so that bad input fails before anything is written), makes the run directory and trains. */
   public static Result start(TrainConfig cfg) {
+    return start(cfg, null);
+  }
+
+  /** As {@link #start(TrainConfig)}, with the workers as processes ({@code launch} non-null) or not. */
+  public static Result start(TrainConfig cfg, LaunchRun.Options launch) {
     DataSource data = Shard.dataSource(cfg);
+    Planner.Plan plan = launch == null ? null : LaunchRun.plan(cfg, data, launch);
+    if (plan != null) {
+      cfg = plan.config();
+    }
     Path dir = runDirectory(cfg);
     try {
       Files.createDirectories(dir);
@@ -62,11 +76,16 @@ public final class TrainRun {
     } catch (IOException e) {
       throw new UncheckedIOException("cannot create run directory " + dir, e);
     }
-    return run(dir, cfg, data, false);
+    return run(dir, cfg, data, false, launch, plan);
   }
 
   /** Continues the run in {@code dir}; {@code overrides} may only hold {@link #RESUMABLE} keys. */
   public static Result resume(Path dir, Map<String, Object> overrides) {
+    return resume(dir, overrides, null);
+  }
+
+  /** As {@link #resume(Path, Map)}, with the workers as processes ({@code launch} non-null) or not. */
+  public static Result resume(Path dir, Map<String, Object> overrides, LaunchRun.Options launch) {
     Path configFile = dir.resolve(CONFIG);
     if (!Files.isRegularFile(configFile)) {
       throw new IllegalArgumentException(dir + " is not a run directory (no " + CONFIG + ")");
@@ -78,14 +97,21 @@ public final class TrainRun {
       }
     }
     TrainConfig cfg = TrainConfigs.resolve(configFile, overrides);
-    if (!overrides.isEmpty()) {
+    DataSource data = Shard.dataSource(cfg);
+    Planner.Plan plan = launch == null ? null : LaunchRun.plan(cfg, data, launch);
+    boolean changed = !overrides.isEmpty();
+    if (plan != null && (plan.config().dp() != cfg.dp() || plan.config().tp() != cfg.tp())) {
+      cfg = plan.config(); // the planner chose the layout (checkpoints resume on any)
+      changed = true;
+    }
+    if (changed) {
       try {
         Files.writeString(configFile, TrainConfigs.toYaml(cfg), StandardCharsets.UTF_8);
       } catch (IOException e) {
         throw new UncheckedIOException("cannot update " + configFile, e);
       }
     }
-    return run(dir, cfg, Shard.dataSource(cfg), true);
+    return run(dir, cfg, data, true, launch, plan);
   }
 
   private static Path runDirectory(TrainConfig cfg) {
@@ -109,7 +135,11 @@ public final class TrainRun {
     return dir;
   }
 
-  private static Result run(Path dir, TrainConfig cfg, DataSource data, boolean resume) {
+  private static Result run(Path dir, TrainConfig cfg, DataSource data, boolean resume, LaunchRun.Options launch,
+      Planner.Plan plan) {
+    if (launch != null) {
+      return LaunchRun.run(dir, cfg, data, resume, launch, plan);
+    }
     if (cfg.workers() > 1) {
       return LayoutRun.run(dir, cfg, data, resume);
     }

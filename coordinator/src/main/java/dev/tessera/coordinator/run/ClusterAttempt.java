@@ -1,0 +1,252 @@
+package dev.tessera.coordinator.run;
+
+import dev.tessera.comm.CommException;
+import dev.tessera.comm.HazelcastTransport;
+import dev.tessera.model.train.TrainingDivergedException;
+import dev.tessera.worker.Control;
+import java.nio.file.Path;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import org.apache.logging.log4j.LogManager;
+import org.apache.logging.log4j.Logger;
+
+/**
+ * One attempt of a launched run: its worker JVMs and the coordinator's member of their cluster,
+ * which has a name and a secret of its own (a member of an earlier attempt, or of another job, is
+ * refused). Every wait polls the workers' processes and the cluster's membership, so a dead
+ * worker is noticed within a poll ({@value #POLL_MS} ms) of its exit, or once the cluster drops a
+ * silent member (the heartbeat timeout); it is then a {@link WorkerLost}.
+ */
+final class ClusterAttempt implements AutoCloseable {
+  private static final Logger LOG = LogManager.getLogger(ClusterAttempt.class);
+  static final int POLL_MS = 50;
+  private static final Duration SEND = Duration.ofSeconds(30);
+  /** How long a lost member's process may take to be seen gone, so that the loss names its real cause. */
+  private static final Duration EXIT_WAIT = Duration.ofSeconds(2);
+
+  /** A worker went away or cannot reach its peers: a restart from a checkpoint may cure it. */
+  static final class WorkerLost extends RuntimeException {
+    private final long noticedAt = System.nanoTime();
+    private final long noticedAtEpochMs = System.currentTimeMillis();
+
+    WorkerLost(String message, Throwable cause) {
+      super(message, cause);
+    }
+
+    long noticedAt() {
+      return noticedAt;
+    }
+
+    long noticedAtEpochMs() {
+      return noticedAtEpochMs;
+    }
+  }
+
+  private final int n;
+  private final LocalCluster cluster;
+  private final HazelcastTransport transport;
+  private final LaunchRun.Stop stop;
+  private final Duration stepTimeout;
+
+  private ClusterAttempt(int n, LocalCluster cluster, HazelcastTransport transport, LaunchRun.Stop stop,
+      Duration stepTimeout) {
+    this.n = n;
+    this.cluster = cluster;
+    this.transport = transport;
+    this.stop = stop;
+    this.stepTimeout = stepTimeout;
+  }
+
+  /** Forks {@code n} workers and joins their cluster (failing fast if one of them dies on the way). */
+  static ClusterAttempt start(Path run, int n, int attempt, LaunchRun.Options o, String fault, LaunchRun.Stop stop) {
+    byte[] id = new byte[6];
+    byte[] key = new byte[32];
+    SecureRandom random = new SecureRandom();
+    random.nextBytes(id);
+    random.nextBytes(key);
+    String name = "tessera-" + HexFormat.of().formatHex(id) + "-attempt-" + attempt;
+    String secret = HexFormat.of().formatHex(key);
+    List<String> members = new ArrayList<>();
+    for (int port : LocalCluster.freePorts(o.bind(), n + 1)) {
+      members.add(o.bind() + ":" + port);
+    }
+    LOG.info("attempt {}: cluster '{}', {} workers and the coordinator on {}", attempt, name, n, o.bind());
+    HazelcastTransport.Settings mine = new HazelcastTransport.Settings(name, n, n + 1, o.bind(),
+        Integer.parseInt(members.get(n).substring(members.get(n).lastIndexOf(':') + 1)),
+        new HazelcastTransport.Join.TcpIp(members), o.heartbeat(), secret);
+    LocalCluster workers = LocalCluster.start(name, secret, members, o, run.resolve("workers"), attempt, fault);
+    CompletableFuture<HazelcastTransport> join = CompletableFuture.supplyAsync(
+        () -> HazelcastTransport.start(mine, o.joinTimeout()));
+    try {
+      while (!join.isDone()) {
+        checkProcesses(workers);
+        if (stop.requested()) {
+          throw new IllegalStateException("stopped (Ctrl-C) while the workers were starting");
+        }
+        sleep();
+      }
+      HazelcastTransport t = join.join();
+      LOG.info("attempt {}: every worker joined", attempt);
+      return new ClusterAttempt(n, workers, t, stop, o.stepTimeout());
+    } catch (RuntimeException | Error e) {
+      workers.close();
+      join.thenAccept(HazelcastTransport::close); // a member that joins after all is closed at once
+      if (e instanceof CompletionException c) {
+        throw new IllegalStateException("the workers of attempt " + attempt + " did not form their cluster within "
+            + o.joinTimeout().toSeconds() + " s (--join-timeout): " + c.getCause().getMessage()
+            + "; rank 0's log ends:\n" + workers.tail(0, 15), c.getCause());
+      }
+      throw e;
+    }
+  }
+
+  private static void checkProcesses(LocalCluster workers) {
+    workers.firstExit().ifPresent(why -> {
+      throw new WorkerLost(why, null);
+    });
+  }
+
+  private static void sleep() {
+    try {
+      Thread.sleep(POLL_MS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted while waiting for the workers", e);
+    }
+  }
+
+  List<Long> pids() {
+    return cluster.pids();
+  }
+
+  /** Any worker gone, by its process or by the cluster's membership? */
+  private void check() {
+    checkProcesses(cluster);
+    for (int r = 0; r < n; r++) {
+      if (transport.isLost(r)) {
+        cluster.firstExit(EXIT_WAIT).ifPresent(why -> {
+          throw new WorkerLost(why, null);
+        });
+        throw new WorkerLost("rank " + r + " left the cluster (silent for the heartbeat timeout, or shut down)", null);
+      }
+    }
+  }
+
+  /** Sends every worker its plan and waits until each has built its shard. */
+  Control.Ready[] ready(Control.Plan plan) {
+    Control.Ready[] ready = new Control.Ready[n];
+    for (int r = 0; r < n; r++) {
+      int rank = r;
+      guard(() -> Control.sendPlan(transport, rank, plan, SEND));
+    }
+    long deadline = System.nanoTime() + stepTimeout.toNanos();
+    for (int r = 0; r < n; r++) {
+      ready[r] = (Control.Ready) await(r, "its shard built", deadline, rank -> Control.pollReady(transport, rank,
+          Duration.ofMillis(POLL_MS)));
+    }
+    return ready;
+  }
+
+  /** Trains step {@code s} on every worker; returns rank 0's report. */
+  Control.StepDone step(int s) {
+    for (int r = 0; r < n; r++) {
+      int rank = r;
+      guard(() -> Control.sendGo(transport, rank, new Control.Go(s, false, false), SEND));
+    }
+    return collect(s, "step " + s);
+  }
+
+  private Control.StepDone collect(int s, String what) {
+    long deadline = System.nanoTime() + stepTimeout.toNanos();
+    Control.StepDone zero = null;
+    for (int r = 0; r < n; r++) {
+      Control.StepDone d = (Control.StepDone) await(r, what, deadline, rank -> Control.pollDone(transport, rank, s,
+          Duration.ofMillis(POLL_MS)));
+      if (r == 0) {
+        zero = d;
+      }
+    }
+    return zero;
+  }
+
+  /**
+   * Tells every worker to stop after {@code s} steps (rank 0 checkpointing first if asked) and waits
+   * for their processes to end; returns the checkpoint written, or null.
+   */
+  Path stop(int s, boolean checkpoint) {
+    for (int r = 0; r < n; r++) {
+      int rank = r;
+      guard(() -> Control.sendGo(transport, rank, new Control.Go(s, true, checkpoint), SEND));
+    }
+    Control.StepDone zero = collect(s, "the stop after step " + s);
+    transport.close(); // first, so that the workers leaving is no news to anyone
+    if (!cluster.awaitExit(30)) {
+      LOG.warn("workers still running 30 s after they were told to stop; killing them");
+    }
+    return zero.checkpoint().isEmpty() ? null : Path.of(zero.checkpoint());
+  }
+
+  private interface Poll {
+    Object poll(int rank);
+  }
+
+  /** Polls rank {@code r} until its answer comes, a worker is lost, or the deadline passes. */
+  private Object await(int r, String what, long deadline, Poll poll) {
+    while (true) {
+      Object m = guard(() -> poll.poll(r));
+      if (m instanceof Control.Failed f) {
+        throw failed(f);
+      }
+      if (m != null) {
+        return m;
+      }
+      check();
+      if (System.nanoTime() > deadline) {
+        throw new WorkerLost("rank " + r + " did not finish " + what + " within " + stepTimeout.toSeconds()
+            + " s (--step-timeout); taken for hung", null);
+      }
+    }
+  }
+
+  /** A worker's own report of its failure: restartable if it lost its peers, final otherwise. */
+  private RuntimeException failed(Control.Failed f) {
+    String where = "rank " + f.rank() + ": " + f.message() + " (log: " + "workers/rank-" + f.rank() + ".log)";
+    return switch (f.kind()) {
+      case Control.COMM -> {
+        // Usually the echo of another worker's death: name that one if its process is gone.
+        String cause = cluster.firstExit(EXIT_WAIT).orElse(where);
+        yield new WorkerLost(cause, null);
+      }
+      case Control.DIVERGED -> new TrainingDivergedException(where);
+      default -> new IllegalStateException("worker failed: " + where);
+    };
+  }
+
+  private <T> T guard(java.util.function.Supplier<T> op) {
+    try {
+      return op.get();
+    } catch (CommException e) {
+      String cause = cluster.firstExit(EXIT_WAIT).orElse(e.getMessage());
+      throw new WorkerLost(cause, e);
+    }
+  }
+
+  private void guard(Runnable op) {
+    guard(() -> {
+      op.run();
+      return null;
+    });
+  }
+
+  /** Kills whatever workers are left and leaves the cluster. */
+  @Override
+  public void close() {
+    cluster.close();
+    transport.close(); // again after a stop: a no-op
+  }
+}

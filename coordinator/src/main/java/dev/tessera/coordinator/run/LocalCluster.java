@@ -1,0 +1,194 @@
+package dev.tessera.coordinator.run;
+
+import dev.tessera.worker.Faults;
+import dev.tessera.worker.WorkerMain;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.lang.management.ManagementFactory;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+import org.apache.logging.log4j.LogManager;
+import org.apache.logging.log4j.Logger;
+
+/**
+ * Worker JVMs on this machine, one per rank, forked by {@code tessera launch}: each runs
+ * {@link WorkerMain} with this process's class path and module options, its heap, the job's
+ * secret in its environment, and its output appended to {@code workers/rank-R.log} of the run.
+ * Every worker watches this process and exits when it is gone, so none outlives the coordinator.
+ */
+final class LocalCluster implements AutoCloseable {
+  private static final Logger LOG = LogManager.getLogger(LocalCluster.class);
+
+  private final List<Process> processes;
+  private final List<Path> logs;
+
+  private LocalCluster(List<Process> processes, List<Path> logs) {
+    this.processes = processes;
+    this.logs = logs;
+  }
+
+  /** {@code n} free TCP ports on {@code bind} (held open together, so they differ). */
+  static List<Integer> freePorts(String bind, int n) {
+    List<ServerSocket> held = new ArrayList<>();
+    try {
+      List<Integer> ports = new ArrayList<>();
+      for (int i = 0; i < n; i++) {
+        ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName(bind));
+        held.add(s);
+        ports.add(s.getLocalPort());
+      }
+      return ports;
+    } catch (IOException e) {
+      throw new IllegalArgumentException("cannot listen on " + bind + " (--bind): " + e.getMessage(), e);
+    } finally {
+      for (ServerSocket s : held) {
+        try {
+          s.close();
+        } catch (IOException e) {
+          LOG.debug("closing a probe socket: {}", e.toString());
+        }
+      }
+    }
+  }
+
+  /**
+   * Starts one worker JVM per rank 0..members-2 (the last member is the coordinator).
+   *
+   * @param fault the {@link Faults} spec to pass on, or null
+   */
+  static LocalCluster start(String cluster, String secret, List<String> members, LaunchRun.Options o, Path logDir,
+      int attempt, String fault) {
+    int n = members.size() - 1;
+    List<Process> ps = new ArrayList<>();
+    List<Path> logs = new ArrayList<>();
+    LocalCluster c = new LocalCluster(ps, logs);
+    try {
+      Files.createDirectories(logDir);
+      for (int r = 0; r < n; r++) {
+        Path log = logDir.resolve("rank-" + r + ".log");
+        Files.writeString(log, "---- attempt " + attempt + ", cluster " + cluster + "\n", StandardCharsets.UTF_8,
+            StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+        ProcessBuilder pb = new ProcessBuilder(command(r, cluster, members, o)).redirectErrorStream(true)
+            .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
+        pb.environment().put(WorkerMain.SECRET_ENV, secret);
+        pb.environment().remove(Faults.ENV);
+        if (fault != null) {
+          pb.environment().put(Faults.ENV, fault);
+        }
+        ps.add(pb.start());
+        logs.add(log);
+      }
+      return c;
+    } catch (IOException | RuntimeException e) {
+      c.close();
+      throw new IllegalStateException("cannot start the worker JVMs: " + e.getMessage(), e);
+    }
+  }
+
+  private static List<String> command(int rank, String cluster, List<String> members, LaunchRun.Options o) {
+    List<String> cmd = new ArrayList<>();
+    cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    cmd.add("-Xmx" + o.heap(members.size() - 1));
+    // The module opens and logging setup this JVM was started with (bin/jvm-options).
+    for (String a : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
+      if (a.startsWith("--add-") || a.startsWith("-Djava.util.logging.manager=") || a.startsWith("-Dlog4j2.")) {
+        cmd.add(a);
+      }
+    }
+    cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), WorkerMain.class.getName(),
+        "--cluster", cluster, "--rank", Integer.toString(rank), "--members", String.join(",", members),
+        "--bind", o.bind(), "--heartbeat-timeout", Long.toString(o.heartbeat().toSeconds()),
+        "--join-timeout", Long.toString(o.joinTimeout().toSeconds()),
+        "--coordinator-pid", Long.toString(ProcessHandle.current().pid())));
+    return cmd;
+  }
+
+  List<Long> pids() {
+    return processes.stream().map(Process::pid).toList();
+  }
+
+  /** The first worker that has exited, described ("rank 1 (pid 4242) exited with code 137 (SIGKILL)"). */
+  Optional<String> firstExit() {
+    for (int r = 0; r < processes.size(); r++) {
+      Process p = processes.get(r);
+      if (!p.isAlive()) {
+        int code = p.exitValue();
+        return Optional.of("rank " + r + " (pid " + p.pid() + ") exited with code " + code
+            + (code == 137 ? " (SIGKILL)" : code > 128 ? " (signal " + (code - 128) + ")" : "") + "; its log: "
+            + logs.get(r));
+      }
+    }
+    return Optional.empty();
+  }
+
+  /**
+   * {@link #firstExit}, waiting up to {@code wait} for one: a peer's report of a lost member can come
+   * a moment before this process learns that the member's process has ended.
+   */
+  Optional<String> firstExit(java.time.Duration wait) {
+    long deadline = System.nanoTime() + wait.toNanos();
+    Optional<String> exit = firstExit();
+    while (exit.isEmpty() && System.nanoTime() < deadline) {
+      try {
+        Thread.sleep(20);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        break;
+      }
+      exit = firstExit();
+    }
+    return exit;
+  }
+
+  /** The last lines of rank {@code r}'s log, for an error message. */
+  String tail(int r, int lines) {
+    try {
+      List<String> all = Files.readAllLines(logs.get(r), StandardCharsets.UTF_8);
+      return String.join("\n", all.subList(Math.max(0, all.size() - lines), all.size()));
+    } catch (IOException | UncheckedIOException e) {
+      return "(log unreadable: " + e.getMessage() + ")";
+    }
+  }
+
+  /** Waits up to {@code seconds} for every worker to exit by itself; true if they all did. */
+  boolean awaitExit(long seconds) {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+    for (Process p : processes) {
+      try {
+        if (!p.waitFor(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS)) {
+          return false;
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** Kills every worker still running (SIGKILL) and waits for them to be gone. */
+  @Override
+  public void close() {
+    for (Process p : processes) {
+      p.destroyForcibly();
+    }
+    for (Process p : processes) {
+      try {
+        if (!p.waitFor(10, TimeUnit.SECONDS)) {
+          LOG.warn("worker pid {} did not die within 10 s of SIGKILL", p.pid());
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return;
+      }
+    }
+  }
+}

@@ -1,0 +1,107 @@
+package dev.tessera.parallelism;
+
+import dev.tessera.model.GptConfig;
+
+/**
+ * What a dp x tp layout costs one worker, per optimizer step: memory (parameters, gradients,
+ * AdamW's two moments, the activations a micro-batch keeps for its backward) and time (the
+ * matmul work at the machine's training rate, plus the bytes its collectives move at the
+ * transport's bandwidth and latency). The planner ranks layouts by it; the report puts the
+ * prediction beside what was measured. The figures are estimates, not bounds: the activation
+ * count follows what the layers keep (docs/parallelism.md), and the machine figures are measured
+ * defaults that a user can override.
+ */
+public final class CostModel {
+  /** Bytes of an fp32 value. */
+  private static final int F32 = 4;
+
+  /**
+   * The machine the workers share.
+   *
+   * @param gflops training rate of the whole machine (all workers together), in GFLOP/s of matmul work
+   * @param shared true when the workers share that rate (one CPU), false when each has its own (one GPU each)
+   * @param bytesPerSecond bandwidth of one worker's collectives (Hazelcast on loopback: ~0.3 GB/s)
+   * @param latencySeconds time per message of a collective
+   * @param baseBytes what a worker JVM holds besides the model (classes, Hazelcast, buffers)
+   * @param layerOverheadSeconds time per layer and step that does not shrink with the work (kernel
+   *     launches, host reads), paid by every worker
+   */
+  public record Machine(double gflops, boolean shared, double bytesPerSecond, double latencySeconds, long baseBytes,
+      double layerOverheadSeconds) {
+    /** Defaults measured on the 2-core CI machine (pocl): docs/benchmarks.md. */
+    public static Machine cpu(int cores) {
+      return new Machine(10.0 * cores, true, 0.3e9, 2e-3, 200L << 20, 30e-3);
+    }
+
+    /** One GPU per worker (an H100 trained nanoGPT's GPU config at ~7.7 TFLOP/s of matmul work). */
+    public static Machine gpuPerWorker() {
+      return new Machine(7_000, false, 0.3e9, 2e-3, 300L << 20, 1e-3);
+    }
+  }
+
+  /** One worker's predicted share of a step. */
+  public record Cost(long parameters, long parameterBytes, long activationBytes, long totalBytes, double computeSeconds,
+      double commSeconds, double tpBytes, double dpBytes) {
+    public double stepSeconds() {
+      return computeSeconds + commSeconds;
+    }
+  }
+
+  private CostModel() {
+  }
+
+  /** Parameters of the whole model (tp = 1), as {@link dev.tessera.model.Params} holds them. */
+  public static long parameters(GptConfig m) {
+    return parameters(m, 1, m.vocabSize());
+  }
+
+  /** Parameters one worker holds under tensor parallelism of degree {@code tp} (vocabulary padded). */
+  static long parameters(GptConfig m, int tp, int paddedVocab) {
+    long c = m.nEmbd();
+    long h = m.hidden();
+    long norms = m.norm() == GptConfig.Norm.LAYERNORM && m.bias() ? 2 * c : c;
+    long mlpMatrices = m.mlp() == GptConfig.Mlp.SWIGLU ? 3 : 2;
+    long perLayer = 2 * norms + (4 * c * c + mlpMatrices * c * h) / tp;
+    if (m.bias()) {
+      perLayer += (3 * c + (m.mlp() == GptConfig.Mlp.SWIGLU ? 2 : 1) * h) / tp + 2 * c;
+    }
+    long positions = m.positions() == GptConfig.Positions.LEARNED ? (long) m.blockSize() * c : 0;
+    return paddedVocab / tp * c + positions + m.nLayer() * perLayer + norms;
+  }
+
+  /**
+   * The cost to one worker of layout {@code dp} x {@code tp} training micro-batches of
+   * {@code batch} sequences (the global batch) of the model's block size.
+   *
+   * @param dpBytesPerFloat bytes a gradient value takes on the wire (4 for fp32, less for a codec)
+   */
+  public static Cost of(GptConfig m, int dp, int tp, boolean sequenceParallel, int batch, int gradAccum,
+      double dpBytesPerFloat, Machine machine) {
+    ParallelDims mesh = new ParallelDims(dp, 1, tp, 1, 1);
+    long params = parameters(m, tp, mesh.paddedVocab(m.vocabSize()));
+    long paramBytes = 4L * params * F32; // values, gradients, first and second moments
+    long tokens = (long) batch / dp * m.blockSize(); // one micro-batch of this worker
+    long c = m.nEmbd();
+    long h = m.hidden();
+    long replicated = sequenceParallel ? c / tp : c; // per token: residual-stream tensors
+    long perLayer = 6 * replicated + (m.positions() == GptConfig.Positions.ROTARY ? 6 : 4) * c / tp
+        + (m.mlp() == GptConfig.Mlp.SWIGLU ? 4 : 2) * h / tp + 2L * m.nHead() / tp;
+    long headPerToken = 2L * mesh.paddedVocab(m.vocabSize()) / tp + 2 * c + 4; // logits and their gradient
+    long activationBytes = F32 * tokens * (m.nLayer() * perLayer + headPerToken);
+    double flops = 6.0 * (params - (m.positions() == GptConfig.Positions.LEARNED ? (long) m.blockSize() * c : 0))
+        * tokens * gradAccum + 6.0 * m.nLayer() * m.blockSize() * c / tp * tokens * gradAccum;
+    int workers = dp * tp;
+    double rate = machine.gflops() * 1e9 / (machine.shared() ? workers : 1);
+    double compute = flops / rate + (m.nLayer() + 1) * machine.layerOverheadSeconds();
+    // Without sequence parallelism each block's attention and MLP leave the tp region with an
+    // all-reduce forward and backward (4 per layer); with it, a reduce-scatter and an all-gather
+    // each way, moving the same bytes. A ring moves 2 (n - 1) / n of the tensor per worker.
+    double tpBytes = tp == 1 ? 0 : 4.0 * m.nLayer() * tokens * c * F32 * 2.0 * (tp - 1) / tp * gradAccum;
+    double dpBytes = dp == 1 ? 0 : params * dpBytesPerFloat * 2.0 * (dp - 1) / dp;
+    double messages = (tp == 1 ? 0 : 4.0 * m.nLayer() * gradAccum * 2 * (tp - 1))
+        + (dp == 1 ? 0 : 2.0 * (dp - 1) * Math.max(1, params * F32 / (4 << 20)));
+    double comm = (tpBytes + dpBytes) / machine.bytesPerSecond() + messages * machine.latencySeconds();
+    long total = paramBytes + activationBytes + machine.baseBytes();
+    return new Cost(params, paramBytes, activationBytes, total, compute, comm, tpBytes, dpBytes);
+  }
+}

@@ -1,0 +1,41 @@
+package dev.tessera.tests;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+/** Reading a run's metrics.csv and comparing losses, for the cluster tests. */
+final class LaunchAssertions {
+  private LaunchAssertions() {
+  }
+
+  /** Per step: train loss, validation loss (NaN if not evaluated), gradient norm. */
+  static double[][] losses(Path run) throws IOException {
+    List<String> rows = Files.readAllLines(run.resolve("metrics.csv"));
+    double[][] out = new double[rows.size() - 1][];
+    for (int i = 1; i < rows.size(); i++) {
+      String[] f = rows.get(i).split(",", -1);
+      out[i - 1] = new double[] {Double.parseDouble(f[1]), f[2].isEmpty() ? Double.NaN : Double.parseDouble(f[2]),
+          Double.parseDouble(f[4])};
+    }
+    return out;
+  }
+
+  /** Each value of {@code got} within {@code rel} (relative) of {@code want}; NaN only where want is NaN. */
+  static void close(String what, double[] want, double[] got, double rel) {
+    assertEquals(want.length, got.length, what);
+    for (int i = 0; i < want.length; i++) {
+      if (Double.isNaN(want[i]) || Double.isNaN(got[i])) {
+        assertEquals(Double.isNaN(want[i]), Double.isNaN(got[i]), what + " column " + i);
+        continue;
+      }
+      double err = Math.abs(got[i] - want[i]) / Math.max(1e-12, Math.abs(want[i]));
+      if (err > rel) {
+        throw new AssertionError(what + " column " + i + ": " + got[i] + " vs " + want[i] + " (relative " + err + ")");
+      }
+    }
+  }
+}
