@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 import dev.tessera.coordinator.run.LaunchRun;
 import dev.tessera.coordinator.run.TrainRun;
 import dev.tessera.model.io.Safetensors;
+import dev.tessera.worker.Checkpoints;
 import dev.tessera.worker.TrainConfigs;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -100,6 +101,9 @@ class ClusterLaunchTest {
     assertTrue(detection >= 0 && detection < 10_000, "noticed " + detection + " ms after the kill");
     assertTrue(rec.fromStep() == 8 || rec.fromStep() == 16, "restarted from a checkpoint: " + rec.fromStep());
     assertSameFinalModel(run);
+    Checkpoints.Manifest m = Checkpoints.verify(run.resolve("checkpoints/step-" + STEPS)).manifest();
+    assertEquals(2, m.mesh().get("dp"), "the manifest names the mesh: " + m.mesh());
+    assertEquals(32, m.model().nEmbd(), "and the model: " + m.model());
   }
 
   @Test

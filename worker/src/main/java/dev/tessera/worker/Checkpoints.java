@@ -4,10 +4,13 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.tessera.kernels.Backend;
 import dev.tessera.kernels.Tensor;
+import dev.tessera.model.GptConfig;
 import dev.tessera.model.Param;
 import dev.tessera.model.Params;
 import dev.tessera.model.io.Safetensors;
 import dev.tessera.model.train.Trainer;
+import dev.tessera.parallelism.Axis;
+import dev.tessera.parallelism.ParallelDims;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
@@ -34,7 +37,8 @@ import java.util.stream.Stream;
  */
 public final class Checkpoints {
   public static final String FORMAT = "tessera-checkpoint";
-  public static final int VERSION = 1;
+  /** 2 added the model config and the mesh to the manifest; version 1 checkpoints still load. */
+  public static final int VERSION = 2;
   public static final String MODEL = "model.safetensors";
   public static final String OPTIMIZER = "optimizer.safetensors";
   public static final String MANIFEST = "manifest.json";
@@ -44,9 +48,13 @@ public final class Checkpoints {
   private Checkpoints() {
   }
 
-  /** What manifest.json holds. */
+  /**
+   * What manifest.json holds: the format and its version, the step, the data generator's state (the
+   * only randomness after initialisation), the tokenizer, the model's config, the mesh that wrote it
+   * (any mesh reads it: the files hold the whole model), and every file's SHA-256.
+   */
   public record Manifest(String format, int version, int step, long dataRngState, List<String> tokenizer,
-      Map<String, String> sha256) {
+      GptConfig model, Map<String, Integer> mesh, Map<String, String> sha256) {
   }
 
   /** A verified checkpoint on disk. */
@@ -55,11 +63,6 @@ public final class Checkpoints {
 
   public static Path dir(Path run) {
     return run.resolve("checkpoints");
-  }
-
-  /** Writes the trainer's state after {@code trainer.stepsDone()} steps. */
-  public static Path write(Path run, Trainer trainer, List<String> tokenizer) throws IOException {
-    return write(run, trainer, tokenizer, local(trainer.model().params().backend()));
   }
 
   /**
@@ -92,7 +95,8 @@ public final class Checkpoints {
    * Writes the whole model's state after {@code trainer.stepsDone()} steps, the tensors as {@code whole}
    * gives them: the same files whatever layout trained the run.
    */
-  public static Path write(Path run, Trainer trainer, List<String> tokenizer, Whole whole) throws IOException {
+  public static Path write(Path run, Trainer trainer, List<String> tokenizer, Whole whole, ParallelDims mesh)
+      throws IOException {
     int step = trainer.stepsDone();
     Path root = dir(run);
     Files.createDirectories(root);
@@ -114,7 +118,12 @@ public final class Checkpoints {
     Map<String, String> hashes = new LinkedHashMap<>();
     hashes.put(MODEL, sha256(tmp.resolve(MODEL)));
     hashes.put(OPTIMIZER, sha256(tmp.resolve(OPTIMIZER)));
-    Manifest m = new Manifest(FORMAT, VERSION, step, trainer.dataRngState(), tokenizer, hashes);
+    Map<String, Integer> layout = new LinkedHashMap<>();
+    for (Axis a : Axis.values()) {
+      layout.put(a.name().toLowerCase(java.util.Locale.ROOT), mesh.size(a));
+    }
+    Manifest m = new Manifest(FORMAT, VERSION, step, trainer.dataRngState(), tokenizer, trainer.model().config(),
+        layout, hashes);
     JSON.writeValue(tmp.resolve(MANIFEST).toFile(), m);
     if (Files.exists(done)) {
       Path old = root.resolve("step-" + step + ".old");
@@ -171,7 +180,7 @@ public final class Checkpoints {
     } catch (IOException e) {
       throw new IOException(MANIFEST + " is not readable: " + e.getMessage(), e);
     }
-    if (!FORMAT.equals(m.format()) || m.version() != VERSION) {
+    if (!FORMAT.equals(m.format()) || m.version() < 1 || m.version() > VERSION) {
       throw new IOException("format " + m.format() + " version " + m.version() + " (this Tessera reads " + FORMAT
           + " version " + VERSION + ")");
     }

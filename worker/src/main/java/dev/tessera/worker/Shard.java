@@ -185,7 +185,7 @@ public final class Shard implements AutoCloseable {
    */
   public Path checkpoint(Path run) throws IOException {
     if (writesCheckpoints()) {
-      return Checkpoints.write(run, trainer, data.tokenizer().spec(), whole());
+      return Checkpoints.write(run, trainer, data.tokenizer().spec(), whole(), mesh);
     }
     if (inCheckpointGroup()) {
       Checkpoints.forEachTensor(trainer, whole(), (name, e) -> { });

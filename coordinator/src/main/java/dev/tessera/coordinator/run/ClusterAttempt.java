@@ -26,8 +26,8 @@ final class ClusterAttempt implements AutoCloseable {
   private static final Logger LOG = LogManager.getLogger(ClusterAttempt.class);
   static final int POLL_MS = 50;
   private static final Duration SEND = Duration.ofSeconds(30);
-  /** How long a lost member's process may take to be seen gone, so that the loss names its real cause. */
-  private static final Duration EXIT_WAIT = Duration.ofSeconds(2);
+  /** How long a killed worker's process may take to be seen gone, so that a loss names its real cause. */
+  private static final Duration SIGNAL_WAIT = Duration.ofMillis(300);
 
   /** A worker went away or cannot reach its peers: a restart from a checkpoint may cure it. */
   static final class WorkerLost extends RuntimeException {
@@ -126,15 +126,28 @@ final class ClusterAttempt implements AutoCloseable {
 
   /** Any worker gone, by its process or by the cluster's membership? */
   private void check() {
-    checkProcesses(cluster);
+    boolean lost = false;
     for (int r = 0; r < n; r++) {
-      if (transport.isLost(r)) {
-        cluster.firstExit(EXIT_WAIT).ifPresent(why -> {
-          throw new WorkerLost(why, null);
-        });
-        throw new WorkerLost("rank " + r + " left the cluster (silent for the heartbeat timeout, or shut down)", null);
+      lost |= transport.isLost(r);
+    }
+    if (lost || cluster.firstExit().isPresent()) {
+      throw new WorkerLost(cause("a worker left the cluster"), null);
+    }
+  }
+
+  /**
+   * The best account of a loss, whoever reported it: a member gone from the cluster whose process
+   * runs (hung or cut off), else a worker killed by a signal, else one that exited (often the echo:
+   * a worker whose peer vanished fails and exits), else {@code fallback}.
+   */
+  private String cause(String fallback) {
+    for (int r = 0; r < n; r++) {
+      if (transport.isLost(r) && cluster.alive(r)) {
+        return "rank " + r + " (pid " + cluster.pids().get(r) + ") left the cluster though its process runs: silent "
+            + "for the heartbeat timeout (hung, stopped or cut off)";
       }
     }
+    return cluster.firstSignalled(SIGNAL_WAIT).or(cluster::firstExit).orElse(fallback);
   }
 
   /** Sends every worker its plan and waits until each has built its shard. */
@@ -218,9 +231,9 @@ final class ClusterAttempt implements AutoCloseable {
     String where = "rank " + f.rank() + ": " + f.message() + " (log: " + "workers/rank-" + f.rank() + ".log)";
     return switch (f.kind()) {
       case Control.COMM -> {
-        // Usually the echo of another worker's death: name that one if its process is gone.
-        String cause = cluster.firstExit(EXIT_WAIT).orElse(where);
-        yield new WorkerLost(cause, null);
+        // The echo of another worker's loss: name that one if a signal killed it; else the report
+        // names the peer it lost (a hung worker's process lives on).
+        yield new WorkerLost(cause(where), null);
       }
       case Control.DIVERGED -> new TrainingDivergedException(where);
       default -> new IllegalStateException("worker failed: " + where);
@@ -231,8 +244,7 @@ final class ClusterAttempt implements AutoCloseable {
     try {
       return op.get();
     } catch (CommException e) {
-      String cause = cluster.firstExit(EXIT_WAIT).orElse(e.getMessage());
-      throw new WorkerLost(cause, e);
+      throw new WorkerLost(cause(e.getMessage()), e);
     }
   }
 

@@ -118,34 +118,52 @@ final class LocalCluster implements AutoCloseable {
   /** The first worker that has exited, described ("rank 1 (pid 4242) exited with code 137 (SIGKILL)"). */
   Optional<String> firstExit() {
     for (int r = 0; r < processes.size(); r++) {
-      Process p = processes.get(r);
-      if (!p.isAlive()) {
-        int code = p.exitValue();
-        return Optional.of("rank " + r + " (pid " + p.pid() + ") exited with code " + code
-            + (code == 137 ? " (SIGKILL)" : code > 128 ? " (signal " + (code - 128) + ")" : "") + "; its log: "
-            + logs.get(r));
+      if (!processes.get(r).isAlive()) {
+        return firstExit(r);
       }
     }
     return Optional.empty();
   }
 
-  /**
-   * {@link #firstExit}, waiting up to {@code wait} for one: a peer's report of a lost member can come
-   * a moment before this process learns that the member's process has ended.
-   */
-  Optional<String> firstExit(java.time.Duration wait) {
+  private Optional<String> firstExit(int r) {
+    Process p = processes.get(r);
+    int code = p.exitValue();
+    return Optional.of("rank " + r + " (pid " + p.pid() + ") exited with code " + code
+        + (code == 137 ? " (SIGKILL)" : code > 128 ? " (signal " + (code - 128) + ")" : "") + "; its log: "
+        + logs.get(r));
+  }
+
+  /** The first worker killed by a signal (SIGKILL, a crash), waiting up to {@code wait} for one. */
+  Optional<String> firstSignalled(java.time.Duration wait) {
+    return waitFor(() -> {
+      for (int r = 0; r < processes.size(); r++) {
+        if (!processes.get(r).isAlive() && processes.get(r).exitValue() > 128) {
+          return firstExit(r);
+        }
+      }
+      return Optional.empty();
+    }, wait);
+  }
+
+  private static Optional<String> waitFor(java.util.function.Supplier<Optional<String>> probe,
+      java.time.Duration wait) {
     long deadline = System.nanoTime() + wait.toNanos();
-    Optional<String> exit = firstExit();
-    while (exit.isEmpty() && System.nanoTime() < deadline) {
+    Optional<String> found = probe.get();
+    while (found.isEmpty() && System.nanoTime() < deadline) {
       try {
         Thread.sleep(20);
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         break;
       }
-      exit = firstExit();
+      found = probe.get();
     }
-    return exit;
+    return found;
+  }
+
+  /** Whether rank {@code r}'s process is running. */
+  boolean alive(int r) {
+    return processes.get(r).isAlive();
   }
 
   /** The last lines of rank {@code r}'s log, for an error message. */

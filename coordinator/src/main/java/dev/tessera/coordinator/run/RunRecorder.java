@@ -50,7 +50,7 @@ final class RunRecorder implements AutoCloseable {
 
   /** Goes back to a checkpoint after {@code step} steps: later rows are dropped from metrics.csv. */
   void rewind(int step) {
-    metrics.close();
+    metrics.close(); // reopened below: rewinding never follows close()
     metrics = Metrics.resume(dir.resolve("metrics.csv"), step);
     work.tailMap(step, false).clear();
     work.remove(step);
@@ -130,8 +130,15 @@ final class RunRecorder implements AutoCloseable {
     return new TrainRun.Result(dir, cfg.steps(), trainLoss, valLoss, s > 0 ? tokens() / s : 0, baselines, Map.of(), null);
   }
 
+  private boolean closed;
+
+  /** Closes the progress bar and metrics.csv (once; {@link #finish} closes them first). */
   @Override
   public void close() {
+    if (closed) {
+      return;
+    }
+    closed = true;
     if (bar != null) {
       bar.close();
     }
