@@ -145,7 +145,7 @@ final class ClusterBench implements Callable<Integer> {
       long t0 = System.nanoTime();
       Path ck = shard.checkpoint(run);
       double write = (System.nanoTime() - t0) / 1e9;
-      long bytes = Files.size(ck.resolve(Checkpoints.MODEL)) + Files.size(ck.resolve(Checkpoints.OPTIMIZER));
+      long bytes = Files.size(ck.resolve(Checkpoints.rankFile(0)));
       t0 = System.nanoTime();
       Checkpoints.restore(Checkpoints.verify(ck), shard.trainer());
       double read = (System.nanoTime() - t0) / 1e9;

@@ -268,9 +268,9 @@ public final class TensorParallel implements LayerFactory, VocabSplit, Region {
     return be.fromArray(out, dims);
   }
 
-  /** The whole tensor of which {@code t} is this worker's slice ({@code s}), gathered over tp. */
-  public float[] gatherWhole(Backend be, Tensor t, Params.Slicing s) {
-    return s.join(gather(be.read(t)));
+  /** Returns when every worker of the tp group has called it (a checkpoint's files are all written). */
+  public void barrier() {
+    group.barrier(step);
   }
 
   /** x summed over the tp group. */

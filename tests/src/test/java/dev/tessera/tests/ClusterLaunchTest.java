@@ -155,10 +155,10 @@ class ClusterLaunchTest {
   }
 
   private void assertSameFinalModel(Path run) throws IOException {
-    Map<String, Safetensors.Entry> want = Safetensors.read(baseline.resolve("checkpoints/step-" + STEPS
-        + "/model.safetensors"));
-    Map<String, Safetensors.Entry> got = Safetensors.read(run.resolve("checkpoints/step-" + STEPS
-        + "/model.safetensors"));
+    Map<String, Safetensors.Entry> want = Checkpoints.wholeTensors(Checkpoints.verify(baseline.resolve(
+        "checkpoints/step-" + STEPS)), true);
+    Map<String, Safetensors.Entry> got = Checkpoints.wholeTensors(Checkpoints.verify(run.resolve(
+        "checkpoints/step-" + STEPS)), true);
     assertEquals(want.keySet(), got.keySet());
     for (String name : want.keySet()) {
       float[] a = want.get(name).data();

@@ -1,16 +1,15 @@
 package dev.tessera.worker;
 
+import com.fasterxml.jackson.core.type.TypeReference;
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
-import dev.tessera.kernels.Backend;
 import dev.tessera.kernels.Tensor;
 import dev.tessera.model.GptConfig;
 import dev.tessera.model.Param;
 import dev.tessera.model.Params;
 import dev.tessera.model.io.Safetensors;
 import dev.tessera.model.train.Trainer;
-import dev.tessera.parallelism.Axis;
-import dev.tessera.parallelism.ParallelDims;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
@@ -29,21 +28,30 @@ import java.util.function.Consumer;
 import java.util.stream.Stream;
 
 /**
- * Checkpoints of a run: {@code checkpoints/step-N/} with {@code model.safetensors} (parameters),
- * {@code optimizer.safetensors} (AdamW moments) and {@code manifest.json} (format version, step,
- * data position, tokenizer, SHA-256 of each file). Written under {@code step-N.tmp} and renamed, so
- * a crash leaves either the whole checkpoint or none. Loading verifies every hash; a corrupt or
- * partial checkpoint is reported and the previous good one used.
+ * Checkpoints of a run: {@code checkpoints/step-N/} with one safetensors file per rank that holds
+ * distinct state ({@code rank-R.safetensors}: the rank's parameters and AdamW moments, as sliced
+ * under tensor parallelism; data-parallel replicas hold the same and write nothing) and
+ * {@code manifest.json} (format version, step, data position, tokenizer, model config, mesh, the
+ * files in tp order and the SHA-256 of each). Every rank writes its own file into
+ * {@code step-N.tmp}; rank 0 then writes the manifest and renames the directory, so a crash leaves
+ * the whole checkpoint or none. Loading verifies every hash and joins the slices into whole tensors,
+ * from which every rank of any mesh takes its own part. A corrupt or partial checkpoint is reported
+ * and the previous good one used. Version 1 and 2 checkpoints (the whole model in
+ * {@code model.safetensors} and {@code optimizer.safetensors}) still load.
  */
 public final class Checkpoints {
   public static final String FORMAT = "tessera-checkpoint";
-  /** 2 added the model config and the mesh to the manifest; version 1 checkpoints still load. */
-  public static final int VERSION = 2;
-  public static final String MODEL = "model.safetensors";
-  public static final String OPTIMIZER = "optimizer.safetensors";
+  /** 3: one file per rank; 2 added the model config and the mesh; 1 is the first. */
+  public static final int VERSION = 3;
   public static final String MANIFEST = "manifest.json";
+  /** The whole-model files of versions 1 and 2. */
+  static final String MODEL = "model.safetensors";
+  static final String OPTIMIZER = "optimizer.safetensors";
+  /** Metadata key of a rank file: how each sliced tensor was cut from the whole (JSON). */
+  private static final String SLICINGS = "slicings";
 
-  private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+  private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT)
+      .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
 
   private Checkpoints() {
   }
@@ -51,10 +59,10 @@ public final class Checkpoints {
   /**
    * What manifest.json holds: the format and its version, the step, the data generator's state (the
    * only randomness after initialisation), the tokenizer, the model's config, the mesh that wrote it
-   * (any mesh reads it: the files hold the whole model), and every file's SHA-256.
+   * (any mesh reads it), the rank files in tp order (empty before version 3), and every file's SHA-256.
    */
   public record Manifest(String format, int version, int step, long dataRngState, List<String> tokenizer,
-      GptConfig model, Map<String, Integer> mesh, Map<String, String> sha256) {
+      GptConfig model, Map<String, Integer> mesh, List<String> files, Map<String, String> sha256) {
   }
 
   /** A verified checkpoint on disk. */
@@ -65,68 +73,76 @@ public final class Checkpoints {
     return run.resolve("checkpoints");
   }
 
-  /**
-   * A parameter-shaped tensor (the parameter, or a moment of it) as the whole model's tensor: the
-   * tensor itself on one worker; under tensor parallelism, the slices of every worker joined.
-   */
-  public interface Whole {
-    Safetensors.Entry of(Param p, Tensor t);
+  /** The directory a checkpoint of step {@code step} is written into before it is complete. */
+  static Path tmpDir(Path run, int step) {
+    return dir(run).resolve("step-" + step + ".tmp");
   }
 
-  /** The tensors as they are (one worker holds the whole model). */
-  public static Whole local(Backend be) {
-    return (p, t) -> entry(be, t);
+  /** The file of rank {@code rank} in a checkpoint directory. */
+  public static String rankFile(int rank) {
+    return "rank-" + rank + ".safetensors";
   }
 
-  /**
-   * Every tensor a checkpoint holds, as {@code whole} gives it, in one fixed order: the parameters,
-   * then each one's moments. Workers that gather their slices for another's checkpoint call this too.
-   */
-  public static void forEachTensor(Trainer trainer, Whole whole, java.util.function.BiConsumer<String,
-      Safetensors.Entry> out) {
-    for (Param p : trainer.model().params().all()) {
-      out.accept(p.name(), whole.of(p, p.value()));
-      out.accept("m." + p.name(), whole.of(p, trainer.optimizer().firstMoments().get(p.name())));
-      out.accept("v." + p.name(), whole.of(p, trainer.optimizer().secondMoments().get(p.name())));
-    }
-  }
-
-  /**
-   * Writes the whole model's state after {@code trainer.stepsDone()} steps, the tensors as {@code whole}
-   * gives them: the same files whatever layout trained the run.
-   */
-  public static Path write(Path run, Trainer trainer, List<String> tokenizer, Whole whole, ParallelDims mesh)
-      throws IOException {
-    int step = trainer.stepsDone();
-    Path root = dir(run);
-    Files.createDirectories(root);
-    Path tmp = root.resolve("step-" + step + ".tmp");
-    Path done = root.resolve("step-" + step);
+  /** Starts a checkpoint of step {@code step}: an empty {@code step-N.tmp} (rank 0, before any rank writes). */
+  static Path begin(Path run, int step) throws IOException {
+    Path tmp = tmpDir(run, step);
     deleteTree(tmp);
     Files.createDirectories(tmp);
-    Map<String, Safetensors.Entry> model = new LinkedHashMap<>();
-    Map<String, Safetensors.Entry> moments = new LinkedHashMap<>();
-    forEachTensor(trainer, whole, (name, e) -> (name.startsWith("m.") || name.startsWith("v.") ? moments : model)
-        .put(name, e));
+    return tmp;
+  }
+
+  /**
+   * Writes this rank's state into the checkpoint being made: every parameter this worker holds and
+   * both moments of each, with how the sliced ones were cut from the whole.
+   */
+  static void writeRank(Path tmp, int rank, int step, Trainer trainer) throws IOException {
+    Params params = trainer.model().params();
+    Map<String, Safetensors.Entry> tensors = new LinkedHashMap<>();
+    Map<String, Params.Slicing> slicings = new LinkedHashMap<>();
+    for (Param p : params.all()) {
+      tensors.put(p.name(), entry(params, p.value()));
+      tensors.put("m." + p.name(), entry(params, trainer.optimizer().firstMoments().get(p.name())));
+      tensors.put("v." + p.name(), entry(params, trainer.optimizer().secondMoments().get(p.name())));
+      params.slicing(p.name()).ifPresent(s -> slicings.put(p.name(), s));
+    }
     Map<String, String> meta = new LinkedHashMap<>(); // ordered: the same state gives the same bytes
     meta.put("format", FORMAT);
     meta.put("version", Integer.toString(VERSION));
     meta.put("step", Integer.toString(step));
-    Safetensors.write(tmp.resolve(MODEL), model, meta);
+    meta.put("rank", Integer.toString(rank));
+    meta.put(SLICINGS, JSON.writeValueAsString(slicings));
+    Safetensors.write(tmp.resolve(rankFile(rank)), tensors, meta);
+  }
+
+  private static Safetensors.Entry entry(Params params, Tensor t) {
+    return new Safetensors.Entry(t.shape().toArray(), params.backend().read(t));
+  }
+
+  /**
+   * Completes the checkpoint (rank 0, once every rank of {@code ranks}, in tp order, has written its
+   * file): hashes the files, writes the manifest and renames {@code step-N.tmp} to {@code step-N}.
+   */
+  static Path commit(Path run, Trainer trainer, List<String> tokenizer, Map<String, Integer> mesh, List<Integer> ranks)
+      throws IOException {
+    int step = trainer.stepsDone();
+    Path tmp = tmpDir(run, step);
     Faults.at(Faults.IN_CHECKPOINT, step);
-    Safetensors.write(tmp.resolve(OPTIMIZER), moments, meta);
+    List<String> files = new ArrayList<>();
     Map<String, String> hashes = new LinkedHashMap<>();
-    hashes.put(MODEL, sha256(tmp.resolve(MODEL)));
-    hashes.put(OPTIMIZER, sha256(tmp.resolve(OPTIMIZER)));
-    Map<String, Integer> layout = new LinkedHashMap<>();
-    for (Axis a : Axis.values()) {
-      layout.put(a.name().toLowerCase(java.util.Locale.ROOT), mesh.size(a));
+    for (int r : ranks) {
+      String f = rankFile(r);
+      if (!Files.isRegularFile(tmp.resolve(f))) {
+        throw new IOException("checkpoint of step " + step + ": rank " + r + " wrote no " + f + " in " + tmp);
+      }
+      files.add(f);
+      hashes.put(f, sha256(tmp.resolve(f)));
     }
     Manifest m = new Manifest(FORMAT, VERSION, step, trainer.dataRngState(), tokenizer, trainer.model().config(),
-        layout, hashes);
+        mesh, files, hashes);
     JSON.writeValue(tmp.resolve(MANIFEST).toFile(), m);
+    Path done = dir(run).resolve("step-" + step);
     if (Files.exists(done)) {
-      Path old = root.resolve("step-" + step + ".old");
+      Path old = dir(run).resolve("step-" + step + ".old");
       deleteTree(old);
       Files.move(done, old, StandardCopyOption.ATOMIC_MOVE);
       Files.move(tmp, done, StandardCopyOption.ATOMIC_MOVE);
@@ -135,10 +151,6 @@ public final class Checkpoints {
       Files.move(tmp, done, StandardCopyOption.ATOMIC_MOVE);
     }
     return done;
-  }
-
-  private static Safetensors.Entry entry(Backend be, Tensor t) {
-    return new Safetensors.Entry(t.shape().toArray(), be.read(t));
   }
 
   /** The newest checkpoint whose manifest and hashes check out; each bad one is reported to {@code warn}. */
@@ -182,10 +194,11 @@ public final class Checkpoints {
     }
     if (!FORMAT.equals(m.format()) || m.version() < 1 || m.version() > VERSION) {
       throw new IOException("format " + m.format() + " version " + m.version() + " (this Tessera reads " + FORMAT
-          + " version " + VERSION + ")");
+          + " versions 1 to " + VERSION + ")");
     }
-    if (m.sha256() == null || !m.sha256().containsKey(MODEL) || !m.sha256().containsKey(OPTIMIZER)) {
-      throw new IOException(MANIFEST + " lists no hash for " + MODEL + " and " + OPTIMIZER);
+    List<String> needed = m.version() >= 3 ? m.files() : List.of(MODEL, OPTIMIZER);
+    if (needed == null || needed.isEmpty() || m.sha256() == null || !m.sha256().keySet().containsAll(needed)) {
+      throw new IOException(MANIFEST + " lists no hash for some of " + needed);
     }
     for (Map.Entry<String, String> e : m.sha256().entrySet()) {
       Path f = dir.resolve(e.getKey());
@@ -200,16 +213,68 @@ public final class Checkpoints {
     return new Checkpoint(dir, m);
   }
 
-  /** Loads a verified checkpoint into the trainer (same model shape required). */
+  /**
+   * The whole model's tensors of a verified checkpoint, by name (parameters, and with
+   * {@code moments} the {@code m.} and {@code v.} ones too): under tensor parallelism the ranks'
+   * slices joined, so the same tensors whatever mesh wrote them.
+   */
+  public static Map<String, Safetensors.Entry> wholeTensors(Checkpoint c, boolean moments) throws IOException {
+    Map<String, Safetensors.Entry> out = new LinkedHashMap<>();
+    if (c.manifest().version() < 3) {
+      out.putAll(Safetensors.read(c.dir().resolve(MODEL)));
+      if (moments) {
+        out.putAll(Safetensors.read(c.dir().resolve(OPTIMIZER)));
+      }
+      return out;
+    }
+    List<Map<String, Safetensors.Entry>> parts = new ArrayList<>();
+    Map<String, Params.Slicing> slicings = null;
+    for (String f : c.manifest().files()) {
+      Path file = c.dir().resolve(f);
+      parts.add(Safetensors.read(file));
+      if (slicings == null) {
+        slicings = JSON.readValue(Safetensors.metadata(file).getOrDefault(SLICINGS, "{}"),
+            new TypeReference<LinkedHashMap<String, Params.Slicing>>() { });
+      }
+    }
+    for (String name : parts.get(0).keySet()) {
+      boolean moment = name.startsWith("m.") || name.startsWith("v.");
+      if (moment && !moments) {
+        continue;
+      }
+      Params.Slicing s = slicings.get(moment ? name.substring(2) : name);
+      if (s == null) {
+        out.put(name, parts.get(0).get(name));
+        continue;
+      }
+      if (s.parts() != parts.size()) {
+        throw new IOException(c.dir() + ": '" + name + "' is cut in " + s.parts() + " parts but there are "
+            + parts.size() + " rank files");
+      }
+      int each = parts.get(0).get(name).data().length;
+      float[] joined = new float[each * parts.size()];
+      for (int q = 0; q < parts.size(); q++) {
+        Safetensors.Entry e = parts.get(q).get(name);
+        if (e == null || e.data().length != each) {
+          throw new IOException(c.dir() + ": " + c.manifest().files().get(q) + " lacks '" + name + "' or holds it "
+              + "in another size");
+        }
+        System.arraycopy(e.data(), 0, joined, q * each, each);
+      }
+      out.put(name, new Safetensors.Entry(s.wholeDims(), s.join(joined)));
+    }
+    return out;
+  }
+
+  /** Loads a verified checkpoint into the trainer (same model shape, any mesh). */
   public static void restore(Checkpoint c, Trainer trainer) throws IOException {
-    Map<String, Safetensors.Entry> model = Safetensors.read(c.dir().resolve(MODEL));
-    Map<String, Safetensors.Entry> moments = Safetensors.read(c.dir().resolve(OPTIMIZER));
+    Map<String, Safetensors.Entry> whole = wholeTensors(c, true);
     Params params = trainer.model().params();
     for (Param p : params.all()) {
-      load(params, p, p.value(), model.get(p.name()), c, p.name());
-      load(params, p, trainer.optimizer().firstMoments().get(p.name()), moments.get("m." + p.name()), c,
+      load(params, p, p.value(), whole.get(p.name()), c, p.name());
+      load(params, p, trainer.optimizer().firstMoments().get(p.name()), whole.get("m." + p.name()), c,
           "m." + p.name());
-      load(params, p, trainer.optimizer().secondMoments().get(p.name()), moments.get("v." + p.name()), c,
+      load(params, p, trainer.optimizer().secondMoments().get(p.name()), whole.get("v." + p.name()), c,
           "v." + p.name());
     }
     trainer.restore(c.manifest().step(), c.manifest().dataRngState());
@@ -217,9 +282,9 @@ public final class Checkpoints {
 
   /**
    * Writes the model of the run's newest good checkpoint to one safetensors file: the tensors under
-   * their documented names (docs/training.md), fp32, PyTorch's [out, in] layout, and metadata naming
-   * the format, the step, the model config and the tokenizer. Written under a temporary name and
-   * renamed; an existing file is refused.
+   * their documented names (docs/training.md), fp32, PyTorch's [out, in] layout, the same whatever
+   * mesh trained the run, and metadata naming the format, the step, the model config and the
+   * tokenizer. Written under a temporary name and renamed; an existing file is refused.
    *
    * @return the step exported
    */
@@ -232,11 +297,10 @@ public final class Checkpoints {
     }
     Checkpoint c = latest(run, warn).orElseThrow(() -> new IllegalArgumentException("no usable checkpoint in "
         + dir(run) + " to export"));
-    Map<String, Safetensors.Entry> model = Safetensors.read(c.dir().resolve(MODEL));
-    Map<String, String> meta = new java.util.LinkedHashMap<>();
+    Map<String, Safetensors.Entry> model = wholeTensors(c, false);
+    Map<String, String> meta = new LinkedHashMap<>();
     meta.put("format", "tessera-model");
     meta.put("step", Integer.toString(c.manifest().step()));
-    meta.put("checkpoint_sha256", c.manifest().sha256().get(MODEL));
     Path config = run.resolve("config.yaml");
     if (Files.isRegularFile(config)) {
       meta.put("config_yaml", Files.readString(config));
@@ -248,13 +312,13 @@ public final class Checkpoints {
     Files.createDirectories(parent);
     Path tmp = parent.resolve(out.getFileName() + ".tmp");
     Safetensors.write(tmp, model, meta);
-    Files.move(tmp, out, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    Files.move(tmp, out, StandardCopyOption.ATOMIC_MOVE);
     return c.manifest().step();
   }
 
   /** Loads only the parameters (for sampling). */
   public static void loadParams(Checkpoint c, Params params) throws IOException {
-    Map<String, Safetensors.Entry> model = Safetensors.read(c.dir().resolve(MODEL));
+    Map<String, Safetensors.Entry> model = wholeTensors(c, false);
     for (Param p : params.all()) {
       load(params, p, p.value(), model.get(p.name()), c, p.name());
     }

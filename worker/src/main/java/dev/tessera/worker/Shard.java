@@ -11,7 +11,6 @@ import dev.tessera.model.Params;
 import dev.tessera.model.data.DataSource;
 import dev.tessera.model.data.MarkovSource;
 import dev.tessera.model.data.TextSource;
-import dev.tessera.model.io.Safetensors;
 import dev.tessera.model.layers.Gpt;
 import dev.tessera.model.layers.LayerFactory;
 import dev.tessera.model.train.Distribution;
@@ -24,15 +23,18 @@ import dev.tessera.parallelism.TensorParallel;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 
 /**
  * One worker's part of a run: its backend, its shard of the model, its trainer, and its place in
  * the mesh. Whether the ranks are threads of one process ({@code tessera train --dp --tp}) or worker
  * processes ({@code tessera launch}), each builds a shard the same way and takes the same steps:
  * {@link #step} trains one optimizer step, evaluates and checkpoints when the config says so.
- * Checkpoints hold the whole model: rank 0 writes them, and the other workers of its tp group
- * gather their slices for it.
+ * Checkpoints hold a file per rank of the first data-parallel replica, which any mesh reads.
  */
 public final class Shard implements AutoCloseable {
   /** How long a collective waits for a peer before it names the peer and fails. */
@@ -146,17 +148,6 @@ public final class Shard implements AutoCloseable {
     return rank == 0 || (tp != null && mesh.coord(rank, Axis.DP) == 0);
   }
 
-  /** The whole model's tensors for a checkpoint: this worker's slices joined with its tp group's. */
-  public Checkpoints.Whole whole() {
-    Checkpoints.Whole local = Checkpoints.local(be);
-    if (tp == null) {
-      return local;
-    }
-    return (p, t) -> params.slicing(p.name())
-        .map(s -> new Safetensors.Entry(s.wholeDims(), tp.gatherWhole(be, t, s)))
-        .orElseGet(() -> local.of(p, t));
-  }
-
   /** Parameters of the whole model, from this worker's shards (less the vocabulary's padding rows). */
   public long modelParameters() {
     long n = 0;
@@ -180,17 +171,39 @@ public final class Shard implements AutoCloseable {
 
   /**
    * Checkpoints the state after the steps done so far (every worker of a layout calls it at the same
-   * point): rank 0 writes it into {@code run}'s checkpoints and returns its directory; the rest of
-   * its tp group gather their slices for it; the others do nothing. Null on every rank but 0.
+   * point). The ranks of the first data-parallel replica (rank 0's tp group) each write their own
+   * file, between two tp barriers; rank 0 then completes the checkpoint and returns its directory.
+   * The other replicas hold the same state and write nothing. Null on every rank but 0.
    */
   public Path checkpoint(Path run) throws IOException {
+    if (!inCheckpointGroup()) {
+      return null;
+    }
+    int step = trainer.stepsDone();
     if (writesCheckpoints()) {
-      return Checkpoints.write(run, trainer, data.tokenizer().spec(), whole(), mesh);
+      Checkpoints.begin(run, step);
     }
-    if (inCheckpointGroup()) {
-      Checkpoints.forEachTensor(trainer, whole(), (name, e) -> { });
+    tpBarrier(); // step-N.tmp exists
+    Checkpoints.writeRank(Checkpoints.tmpDir(run, step), rank, step, trainer);
+    tpBarrier(); // every rank's file is written
+    if (!writesCheckpoints()) {
+      return null;
     }
-    return null;
+    Map<String, Integer> layout = new LinkedHashMap<>();
+    for (Axis a : Axis.values()) {
+      layout.put(a.name().toLowerCase(Locale.ROOT), mesh.size(a));
+    }
+    List<Integer> ranks = new ArrayList<>();
+    for (int r : mesh.group(Axis.TP, 0)) {
+      ranks.add(r);
+    }
+    return Checkpoints.commit(run, trainer, data.tokenizer().spec(), layout, ranks);
+  }
+
+  private void tpBarrier() {
+    if (tp != null) {
+      tp.barrier();
+    }
   }
 
   @Override

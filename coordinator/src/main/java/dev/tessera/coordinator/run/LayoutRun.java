@@ -24,10 +24,8 @@ import org.apache.logging.log4j.Logger;
  * A run of a dp x tp layout with every rank a thread of this process (issue 6): each rank has its
  * own backend, model shard and trainer; they exchange through an in-JVM fabric. Rank 0 keeps the run
  * directory (log, metrics, report) as a single worker does; every rank takes the same steps and
- * evaluations. Checkpoints hold the whole model, in the single worker's format: under tensor
- * parallelism the workers of rank 0's tp group gather their slices for it (the same files whatever
- * the layout), and every rank of any layout resumes from them by taking its own slices. A failure on
- * any rank stops every rank at once.
+ * evaluations and writes its file of each checkpoint ({@link Shard#checkpoint}); every rank of any
+ * layout resumes from them by taking its own slices. A failure on any rank stops every rank at once.
  */
 final class LayoutRun {
   private static final Logger LOG = LogManager.getLogger(LayoutRun.class);

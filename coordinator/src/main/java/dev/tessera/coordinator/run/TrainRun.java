@@ -31,7 +31,7 @@ public final class TrainRun {
 
   /**
    * Keys that may change when a run is resumed; any other would change the maths. (The layout may:
-   * checkpoints hold the whole model, and the batch options mean the global batch.)
+   * a checkpoint of any layout loads on any other, and the batch options mean the global batch.)
    */
   public static final Set<String> RESUMABLE = Set.of("steps", "eval-every", "checkpoint-every", "log-every",
       "device", "dp", "tp", "sequence-parallel");

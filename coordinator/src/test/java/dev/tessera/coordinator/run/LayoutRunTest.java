@@ -1,5 +1,6 @@
 package dev.tessera.coordinator.run;
 
+import dev.tessera.worker.Checkpoints;
 import dev.tessera.worker.TrainConfigs;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -120,8 +121,9 @@ class LayoutRunTest {
 
   /**
    * Saved at dp2 x tp2, resumed at tp4 and on one worker: the next steps' losses and gradient norms
-   * equal the original layout's (1e-5). The checkpoint holds the whole model (the tp group gathers its
-   * slices), and each rank of the new layout takes its own slices from it.
+   * equal the original layout's (1e-5). The checkpoint holds one file per rank of the first dp
+   * replica (the tp2 group: two files), and each rank of the new layout takes its own slices of the
+   * joined tensors.
    */
   @Test
   void aCheckpointOfOneLayoutResumesOnAnother() throws Exception {
@@ -131,6 +133,9 @@ class LayoutRunTest {
     o.put("n-head", 4);
     o.put("batch-size", 8);
     TrainRun.start(TrainConfigs.resolve(null, o));
+    Checkpoints.Checkpoint ck = Checkpoints.verify(tmp.resolve("dp2tp2").resolve("checkpoints").resolve("step-3"));
+    assertEquals(2, ck.manifest().files().size(), "one file per tp rank of dp replica 0: " + ck.manifest().files());
+    assertEquals(Map.of("dp", 2, "pp", 1, "tp", 2, "cp", 1, "ep", 1), ck.manifest().mesh());
     double[][] original = losses(tmp.resolve("dp2tp2"));
     for (int[] layout : new int[][] {{1, 4}, {1, 1}}) {
       Path copy = tmp.resolve("resumed-dp" + layout[0] + "tp" + layout[1]);

@@ -49,7 +49,7 @@ class TrainRunTest {
     Path out = tmp.resolve("run");
     TrainRun.Result r = TrainRun.start(TrainConfigs.resolve(null, small(out, 20)));
     for (String f : List.of("config.yaml", "train.log", "metrics.csv", "loss.png", "report.md",
-        "checkpoints/step-10/manifest.json", "checkpoints/step-20/model.safetensors")) {
+        "checkpoints/step-10/manifest.json", "checkpoints/step-20/rank-0.safetensors")) {
       assertTrue(Files.exists(out.resolve(f)), f + " exists");
     }
     List<String> metrics = Files.readAllLines(out.resolve("metrics.csv"));
@@ -75,15 +75,15 @@ class TrainRunTest {
     assertEquals(Files.readAllLines(a.resolve("metrics.csv")).stream().map(TrainRunTest::withoutSpeed).toList(),
         Files.readAllLines(b.resolve("metrics.csv")).stream().map(TrainRunTest::withoutSpeed).toList(),
         "the loss curve is bit-identical");
-    assertArrayEquals(Files.readAllBytes(a.resolve("checkpoints/step-30/model.safetensors")),
-        Files.readAllBytes(b.resolve("checkpoints/step-30/model.safetensors")), "the final parameters are identical");
+    assertArrayEquals(Files.readAllBytes(a.resolve("checkpoints/step-30/rank-0.safetensors")),
+        Files.readAllBytes(b.resolve("checkpoints/step-30/rank-0.safetensors")), "the final parameters are identical");
   }
 
   @Test
   void aCorruptCheckpointIsReportedAndThePreviousOneUsed() throws Exception {
     Path a = tmp.resolve("a");
     TrainRun.start(TrainConfigs.resolve(null, small(a, 20)));
-    Path model = a.resolve("checkpoints/step-20/model.safetensors");
+    Path model = a.resolve("checkpoints/step-20/rank-0.safetensors");
     byte[] bytes = Files.readAllBytes(model);
     bytes[bytes.length - 1] ^= 0x5A;
     Files.write(model, bytes);
@@ -139,8 +139,8 @@ class TrainRunTest {
     Path file = tmp.resolve("model.safetensors");
     assertEquals(20, Checkpoints.export(out, file, w -> { }));
     Map<String, dev.tessera.model.io.Safetensors.Entry> got = dev.tessera.model.io.Safetensors.read(file);
-    Map<String, dev.tessera.model.io.Safetensors.Entry> want = dev.tessera.model.io.Safetensors.read(
-        Checkpoints.dir(out).resolve("step-20").resolve(Checkpoints.MODEL));
+    Map<String, dev.tessera.model.io.Safetensors.Entry> want = Checkpoints.wholeTensors(
+        Checkpoints.verify(Checkpoints.dir(out).resolve("step-20")), false);
     assertEquals(want.keySet(), got.keySet());
     assertTrue(got.containsKey("wte") && got.containsKey("h.0.attn.q.weight") && got.containsKey("norm_f.weight"),
         "documented names: " + got.keySet());
@@ -156,7 +156,7 @@ class TrainRunTest {
         () -> Checkpoints.export(out, file, w -> { }));
     assertTrue(exists.getMessage().contains("exists"), exists.getMessage());
     // The newest checkpoint corrupted: the previous good one is exported, and the problem reported.
-    Path newest = Checkpoints.dir(out).resolve("step-20").resolve(Checkpoints.MODEL);
+    Path newest = Checkpoints.dir(out).resolve("step-20").resolve(Checkpoints.rankFile(0));
     byte[] bytes = Files.readAllBytes(newest);
     bytes[bytes.length - 1] ^= 1;
     Files.write(newest, bytes);
