@@ -59,9 +59,12 @@ public final class Control {
   public record Go(int step, boolean stop, boolean checkpoint) {
   }
 
-  /** What a worker did in step {@code step}; checkpoint is "" when it wrote none. */
+  /**
+   * What a worker did in step {@code step}: checkpoint is "" when it wrote none; tpBytes and dpBytes
+   * what it sent to its tp and dp groups, waitSeconds how long it waited for its peers' frames.
+   */
   public record StepDone(int rank, int step, double loss, float lr, double gradNorm, long tokens, double seconds,
-      double valLoss, String checkpoint, long heapUsed) {
+      double valLoss, String checkpoint, long heapUsed, long tpBytes, long dpBytes, double waitSeconds) {
   }
 
   /**
@@ -139,12 +142,16 @@ public final class Control {
         o.writeDouble(m.valLoss());
         o.writeString(m.checkpoint());
         o.writeVarLong(m.heapUsed(), true);
+        o.writeVarLong(m.tpBytes(), true);
+        o.writeVarLong(m.dpBytes(), true);
+        o.writeDouble(m.waitSeconds());
       }
 
       @Override
       public StepDone read(Kryo kryo, Input i, Class<? extends StepDone> t) {
         return new StepDone(i.readVarInt(true), i.readVarInt(true), i.readDouble(), i.readFloat(), i.readDouble(),
-            i.readVarLong(true), i.readDouble(), i.readDouble(), i.readString(), i.readVarLong(true));
+            i.readVarLong(true), i.readDouble(), i.readDouble(), i.readString(), i.readVarLong(true),
+            i.readVarLong(true), i.readVarLong(true), i.readDouble());
       }
     }, 203);
     k.register(Failed.class, new Serializer<Failed>() {

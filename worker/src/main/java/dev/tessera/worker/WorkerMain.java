@@ -4,6 +4,8 @@ import dev.tessera.comm.CommException;
 import dev.tessera.comm.HazelcastTransport;
 import dev.tessera.comm.Transport;
 import dev.tessera.model.train.TrainingDivergedException;
+import dev.tessera.parallelism.Axis;
+import dev.tessera.parallelism.ParallelDims;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -134,21 +136,23 @@ public final class WorkerMain implements Callable<Integer> {
             shard.backend().describe(), shard.modelParameters(), shard.trainer().stepsDone(), heapUsed(),
             baselines), send);
         expected = Control.DONE;
+        WireMeter meter = new WireMeter(t, shard.mesh(), rank);
         while (true) {
           step = shard.trainer().stepsDone();
           Control.Go go = (Control.Go) Control.receive(t, coordinator, Control.GO, step, stepTimeout);
           if (go.stop()) {
             Path ck = go.checkpoint() ? shard.checkpoint(run) : null;
             Control.send(t, coordinator, Control.DONE, step, new Control.StepDone(rank, step, Double.NaN, 0f,
-                Double.NaN, 0, 0, Double.NaN, ck == null ? "" : ck.toString(), heapUsed()), send);
+                Double.NaN, 0, 0, Double.NaN, ck == null ? "" : ck.toString(), heapUsed(), 0, 0, 0), send);
             LOG.info("rank {}: stopped after {} steps", rank, step);
             return 0;
           }
           Shard.Outcome o = shard.step(run);
           var r = o.result();
+          long[] wire = meter.next();
           Control.send(t, coordinator, Control.DONE, step, new Control.StepDone(rank, step, r.loss(), r.lr(),
               r.gradNorm(), r.tokens(), r.seconds(), o.valLoss(), o.checkpoint() == null ? ""
-                  : o.checkpoint().toString(), heapUsed()), send);
+                  : o.checkpoint().toString(), heapUsed(), wire[0], wire[1], wire[2] / 1e9), send);
         }
       }
     } catch (Exception | Error e) {
@@ -168,5 +172,38 @@ public final class WorkerMain implements Callable<Integer> {
   private static long heapUsed() {
     Runtime rt = Runtime.getRuntime();
     return rt.totalMemory() - rt.freeMemory();
+  }
+
+  /** What this worker sent to its tp and dp groups, and waited for, since the last call. */
+  private static final class WireMeter {
+    private final Transport t;
+    private final int tpGroup;
+    private final int dpGroup;
+    private long[] last = new long[3];
+
+    WireMeter(Transport t, ParallelDims mesh, int rank) {
+      this.t = t;
+      this.tpGroup = mesh.groupId(Axis.TP, rank);
+      this.dpGroup = mesh.groupId(Axis.DP, rank);
+      next();
+    }
+
+    /** {tp bytes sent, dp bytes sent, nanoseconds waited on receives} since the last call. */
+    long[] next() {
+      long[] now = new long[3];
+      t.traffic().snapshot().forEach((group, c) -> {
+        if (group == tpGroup) {
+          now[0] += c.bytesSent();
+        } else if (group == dpGroup) {
+          now[1] += c.bytesSent();
+        }
+        if (group != Control.GROUP) {
+          now[2] += c.receiveWaitNanos();
+        }
+      });
+      long[] d = {now[0] - last[0], now[1] - last[1], now[2] - last[2]};
+      last = now;
+      return d;
+    }
   }
 }

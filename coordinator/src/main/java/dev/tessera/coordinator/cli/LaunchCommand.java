@@ -120,8 +120,9 @@ final class LaunchCommand implements Callable<Integer> {
       }
       LaunchRun.Stats s = r.launch();
       if (s.stoppedAt() >= 0) {
-        spec.commandLine().getOut().printf(Locale.ROOT, "run %s: stopped at step %d of %d; continue with: tessera "
-            + "launch --resume %s%n", r.dir(), s.stoppedAt(), r.steps(), r.dir());
+        spec.commandLine().getOut().printf(Locale.ROOT, "run %s: stopped at step %d of %d%s%n", r.dir(), s.stoppedAt(),
+            r.steps(), s.stoppedAt() == 0 ? " (nothing trained, nothing to resume)"
+                : "; continue with: tessera launch --resume " + r.dir());
         return 130;
       }
       spec.commandLine().getOut().printf(Locale.ROOT, "run %s: %d steps, validation loss %.4f, %,.0f tokens/s, "

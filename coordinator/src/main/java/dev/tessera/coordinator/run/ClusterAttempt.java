@@ -84,10 +84,7 @@ final class ClusterAttempt implements AutoCloseable {
         () -> HazelcastTransport.start(mine, o.joinTimeout()));
     try {
       while (!join.isDone()) {
-        checkProcesses(workers);
-        if (stop.requested()) {
-          throw new IllegalStateException("stopped (Ctrl-C) while the workers were starting");
-        }
+        checkProcesses(workers); // a stop request waits for the start: the run stops at its first step boundary
         sleep();
       }
       HazelcastTransport t = join.join();
@@ -165,8 +162,8 @@ final class ClusterAttempt implements AutoCloseable {
     return ready;
   }
 
-  /** Trains step {@code s} on every worker; returns rank 0's report. */
-  Control.StepDone step(int s) {
+  /** Trains step {@code s} on every worker; returns their reports in rank order. */
+  List<Control.StepDone> step(int s) {
     for (int r = 0; r < n; r++) {
       int rank = r;
       guard(() -> Control.sendGo(transport, rank, new Control.Go(s, false, false), SEND));
@@ -174,17 +171,14 @@ final class ClusterAttempt implements AutoCloseable {
     return collect(s, "step " + s);
   }
 
-  private Control.StepDone collect(int s, String what) {
+  private List<Control.StepDone> collect(int s, String what) {
     long deadline = System.nanoTime() + stepTimeout.toNanos();
-    Control.StepDone zero = null;
+    List<Control.StepDone> out = new ArrayList<>();
     for (int r = 0; r < n; r++) {
-      Control.StepDone d = (Control.StepDone) await(r, what, deadline, rank -> Control.pollDone(transport, rank, s,
-          Duration.ofMillis(POLL_MS)));
-      if (r == 0) {
-        zero = d;
-      }
+      out.add((Control.StepDone) await(r, what, deadline, rank -> Control.pollDone(transport, rank, s,
+          Duration.ofMillis(POLL_MS))));
     }
-    return zero;
+    return out;
   }
 
   /**
@@ -196,7 +190,7 @@ final class ClusterAttempt implements AutoCloseable {
       int rank = r;
       guard(() -> Control.sendGo(transport, rank, new Control.Go(s, true, checkpoint), SEND));
     }
-    Control.StepDone zero = collect(s, "the stop after step " + s);
+    Control.StepDone zero = collect(s, "the stop after step " + s).get(0);
     transport.close(); // first, so that the workers leaving is no news to anyone
     if (!cluster.awaitExit(30)) {
       LOG.warn("workers still running 30 s after they were told to stop; killing them");

@@ -15,7 +15,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Locale;
 import java.util.Optional;
 import java.util.concurrent.CountDownLatch;
@@ -113,8 +115,45 @@ public final class LaunchRun {
    *
    * @param firstStepSeconds from the launch to the first step done (JVM start, join, build, one step)
    * @param stoppedAt the step a stop request ended the run at, or -1 if it ran to the end
+   * @param waitSecondsPerStep how long a worker waited for its peers' frames per step, on average
    */
-  public record Stats(double firstStepSeconds, List<Recovery> recoveries, long workerHeapBytes, int stoppedAt) {
+  public record Stats(double firstStepSeconds, List<Recovery> recoveries, long workerHeapBytes, int stoppedAt,
+      double waitSecondsPerStep) {
+  }
+
+  /** The workers' reports of their traffic, summed over the steps trained (redone ones too). */
+  private static final class Wire {
+    private long steps;
+    private long tp;
+    private long dp;
+    private double wait;
+    private long heap;
+
+    void add(List<Control.StepDone> reports) {
+      steps++;
+      for (Control.StepDone d : reports) {
+        tp += d.tpBytes();
+        dp += d.dpBytes();
+        wait += d.waitSeconds() / reports.size();
+        heap = Math.max(heap, d.heapUsed());
+      }
+    }
+
+    /** Bytes all workers sent per step, by mesh axis (only the axes that sent any). */
+    Map<String, Double> perStep() {
+      Map<String, Double> out = new LinkedHashMap<>();
+      if (tp > 0) {
+        out.put("tp", tp / (double) steps);
+      }
+      if (dp > 0) {
+        out.put("dp", dp / (double) steps);
+      }
+      return out;
+    }
+
+    double waitPerStep() {
+      return steps == 0 ? 0 : wait / steps;
+    }
   }
 
   private LaunchRun() {
@@ -160,6 +199,7 @@ public final class LaunchRun {
       long launched = System.nanoTime();
       double firstStep = Double.NaN;
       long heap = 0;
+      Wire wire = new Wire();
       int stoppedAt = -1;
       Control.Ready zero = null;
       try (RunRecorder rec = new RunRecorder(dir, cfg, from, tty)) {
@@ -182,9 +222,10 @@ public final class LaunchRun {
             }
             int s = zero.stepsDone();
             while (s < cfg.steps() && !stop.requested()) {
-              Control.StepDone d = a.step(s);
+              List<Control.StepDone> all = a.step(s);
+              Control.StepDone d = all.get(0);
               rec.record(outcome(d));
-              heap = Math.max(heap, d.heapUsed());
+              wire.add(all);
               if (Double.isNaN(firstStep)) {
                 firstStep = (System.nanoTime() - launched) / 1e9;
                 LOG.info(String.format(Locale.ROOT, "first step done %.1f s after the launch", firstStep));
@@ -200,9 +241,11 @@ public final class LaunchRun {
             }
             if (s < cfg.steps()) {
               stoppedAt = s;
-              Path ck = a.stop(s, true);
-              LOG.info("stopped at step {} of {} (Ctrl-C); checkpoint {}; continue with: tessera launch --resume {}",
-                  s, cfg.steps(), ck, dir);
+              // Nothing new to keep if this attempt has not trained a step since its checkpoint.
+              Path ck = a.stop(s, s > zero.stepsDone());
+              LOG.info("stopped at step {} of {} (Ctrl-C){}", s, cfg.steps(), s == 0 ? ", before any step"
+                  : "; checkpoint " + (ck != null ? ck : "(the one this attempt started from)")
+                  + "; continue with: tessera launch --resume " + dir);
             } else {
               a.stop(s, false);
             }
@@ -222,13 +265,18 @@ public final class LaunchRun {
             rec.rewind(from);
           }
         }
-        Stats stats = new Stats(firstStep, List.copyOf(recoveries), heap, stoppedAt);
+        heap = Math.max(heap, wire.heap);
+        Stats stats = new Stats(firstStep, List.copyOf(recoveries), heap, stoppedAt, wire.waitPerStep());
+        LOG.info("wire per step (all workers): {}; waiting on peers {} ms per step and worker", wire.perStep()
+            .isEmpty() ? "nothing" : wire.perStep().entrySet().stream().map(e -> String.format(Locale.ROOT, "%s %.3f MB",
+                e.getKey(), e.getValue() / 1e6)).collect(java.util.stream.Collectors.joining(", ")),
+            String.format(Locale.ROOT, "%.1f", stats.waitSecondsPerStep() * 1e3));
         String device = (zero == null ? "?" : zero.device()) + "; " + cfg.workers() + " worker processes, dp="
             + cfg.dp() + " tp=" + cfg.tp();
         TrainRun.Result r = rec.finish(data.describe(), device, zero == null ? 0 : zero.parameters(),
             zero == null || zero.baselines().length == 0 ? null : zero.baselines(), Double.NaN,
-            report(plan, stats, rec));
-        return r.withLaunch(stats);
+            report(plan, stats, rec, wire.perStep()));
+        return r.withLaunch(stats).withWire(wire.perStep());
       }
     } catch (IOException e) {
       throw new UncheckedIOException(e.getMessage(), e);
@@ -256,13 +304,17 @@ public final class LaunchRun {
   }
 
   /** The report's section on the cluster: the plan, what was measured against it, and every recovery. */
-  private static String report(Planner.Plan plan, Stats s, RunRecorder rec) {
+  private static String report(Planner.Plan plan, Stats s, RunRecorder rec, Map<String, Double> wire) {
     StringBuilder md = new StringBuilder("## Cluster\n\n");
     md.append(plan.report()).append('\n');
     md.append(String.format(Locale.ROOT, "Predicted for %s: %.1f ms per step, %s per worker. Measured: %.1f ms per "
         + "step (mean over the recorded steps), largest worker heap in use %s; first step %.1f s after the launch.%n",
         plan.chosen().name(), plan.chosen().cost().stepSeconds() * 1e3, Planner.size(plan.chosen().cost()
             .totalBytes()), rec.secondsPerStep() * 1e3, Planner.size(s.workerHeapBytes()), s.firstStepSeconds()));
+    md.append(String.format(Locale.ROOT, "%nOn the wire per step (all workers): %s; each worker waited %.1f ms per "
+        + "step for its peers' frames.%n", wire.isEmpty() ? "nothing" : String.join(", ", wire.entrySet().stream()
+            .map(e -> String.format(Locale.ROOT, "%s %.3f MB", e.getKey(), e.getValue() / 1e6)).toList()),
+        s.waitSecondsPerStep() * 1e3));
     if (s.stoppedAt() >= 0) {
       md.append("\nStopped at step ").append(s.stoppedAt()).append(" by Ctrl-C (checkpointed).\n");
     }

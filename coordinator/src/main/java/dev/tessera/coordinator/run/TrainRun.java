@@ -40,7 +40,7 @@ public final class TrainRun {
    * How a run ended. baselines is null unless the data knows them (the built-in corpus).
    *
    * @param wireBytesPerStep bytes all workers sent per optimizer step, by mesh axis ("tp", "dp"),
-   *     evaluation included; empty for one worker and for worker processes
+   *     evaluation included; empty for one worker
    * @param launch what a launch of worker processes measured; null for other runs
    */
   public record Result(Path dir, int steps, double trainLoss, double valLoss, double tokensPerS, double[] baselines,
