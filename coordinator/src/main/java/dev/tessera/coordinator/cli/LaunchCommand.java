@@ -131,6 +131,10 @@ final class LaunchCommand implements Callable<Integer> {
     } catch (TrainingDivergedException e) {
       spec.commandLine().getErr().println("tessera: training stopped: " + e.getMessage());
       return 1;
+    } catch (IllegalStateException e) {
+      // A worker's failure that a restart cannot cure, or the restarts used up: the message says which.
+      spec.commandLine().getErr().println("tessera: the launch failed: " + e.getMessage());
+      return 1;
     } finally {
       spec.commandLine().getOut().flush();
       stop.finished(); // a running hook (Ctrl-C) lets the JVM exit now

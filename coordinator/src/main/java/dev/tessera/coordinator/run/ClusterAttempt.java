@@ -50,20 +50,17 @@ final class ClusterAttempt implements AutoCloseable {
   private final int n;
   private final LocalCluster cluster;
   private final HazelcastTransport transport;
-  private final LaunchRun.Stop stop;
   private final Duration stepTimeout;
 
-  private ClusterAttempt(int n, LocalCluster cluster, HazelcastTransport transport, LaunchRun.Stop stop,
-      Duration stepTimeout) {
+  private ClusterAttempt(int n, LocalCluster cluster, HazelcastTransport transport, Duration stepTimeout) {
     this.n = n;
     this.cluster = cluster;
     this.transport = transport;
-    this.stop = stop;
     this.stepTimeout = stepTimeout;
   }
 
   /** Forks {@code n} workers and joins their cluster (failing fast if one of them dies on the way). */
-  static ClusterAttempt start(Path run, int n, int attempt, LaunchRun.Options o, String fault, LaunchRun.Stop stop) {
+  static ClusterAttempt start(Path run, int n, int attempt, LaunchRun.Options o, String fault) {
     byte[] id = new byte[6];
     byte[] key = new byte[32];
     SecureRandom random = new SecureRandom();
@@ -89,7 +86,7 @@ final class ClusterAttempt implements AutoCloseable {
       }
       HazelcastTransport t = join.join();
       LOG.info("attempt {}: every worker joined", attempt);
-      return new ClusterAttempt(n, workers, t, stop, o.stepTimeout());
+      return new ClusterAttempt(n, workers, t, o.stepTimeout());
     } catch (RuntimeException | Error e) {
       workers.close();
       join.thenAccept(HazelcastTransport::close); // a member that joins after all is closed at once

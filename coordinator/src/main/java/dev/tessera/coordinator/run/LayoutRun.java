@@ -101,9 +101,7 @@ final class LayoutRun {
         get(f);
       }
       Map<String, Double> wire = wirePerStep(fabric, mesh, cfg.steps() - startStep);
-      LOG.info("wire per step (all workers): {}", wire.isEmpty() ? "nothing" : wire.entrySet().stream()
-          .map(e -> String.format(Locale.ROOT, "%s %.3f MB", e.getKey(), e.getValue() / 1e6))
-          .collect(java.util.stream.Collectors.joining(", ")));
+      LOG.info("wire per step (all workers): {}", RunRecorder.describeWire(wire));
       return result.withWire(wire);
     } catch (IOException e) {
       throw new UncheckedIOException(e.getMessage(), e);

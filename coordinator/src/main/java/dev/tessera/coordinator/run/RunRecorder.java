@@ -86,6 +86,12 @@ final class RunRecorder implements AutoCloseable {
     }
   }
 
+  /** Bytes per step by mesh axis, in words ("tp 11.495 MB, dp 6.433 MB", or "nothing"). */
+  static String describeWire(Map<String, Double> wire) {
+    return wire.isEmpty() ? "nothing" : String.join(", ", wire.entrySet().stream()
+        .map(e -> String.format(Locale.ROOT, "%s %.3f MB", e.getKey(), e.getValue() / 1e6)).toList());
+  }
+
   long tokens() {
     return (long) work.values().stream().mapToDouble(w -> w[0]).sum();
   }
