@@ -10,6 +10,7 @@ import dev.tessera.model.Param;
 import dev.tessera.model.Params;
 import dev.tessera.model.data.DataSource;
 import dev.tessera.model.data.MarkovSource;
+import dev.tessera.model.data.ShardSource;
 import dev.tessera.model.data.TextSource;
 import dev.tessera.model.layers.Gpt;
 import dev.tessera.model.layers.LayerFactory;
@@ -72,7 +73,11 @@ public final class Shard implements AutoCloseable {
     if (cfg.isBuiltin()) {
       return new MarkovSource(cfg.markovOrder(), cfg.markovAlphabet(), cfg.markovAlpha());
     }
-    return TextSource.load(Path.of(cfg.data()), cfg.tokenizer(), cfg.valFraction(), cfg.blockSize());
+    Path path = Path.of(cfg.data());
+    if (ShardSource.isShardDirectory(path)) {
+      return ShardSource.load(path, cfg.blockSize()); // tokenised already (tessera-spark shard): its own tokenizer
+    }
+    return TextSource.load(path, cfg.tokenizer(), cfg.valFraction(), cfg.blockSize());
   }
 
   /** The mesh of a config's layout, checked against the model. */

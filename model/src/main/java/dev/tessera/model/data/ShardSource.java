@@ -1,0 +1,188 @@
+package dev.tessera.model.data;
+
+import dev.tessera.model.Rng;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.MappedByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
+import java.util.List;
+
+/**
+ * Training data from a directory of {@link TokenShards} (what {@code tessera-spark shard} writes): the
+ * training shards concatenated are the training tokens, the validation shards the validation ones,
+ * and windows are drawn exactly as {@link TextSource} draws them, so a corpus sharded by Spark trains
+ * as the same text read directly would. Shards are memory-mapped; every rank maps them all and reads
+ * only the windows of its rows. Loading checks the index, every shard's header, footer, size and
+ * SHA-256: a truncated or corrupt shard is an error naming it.
+ */
+public final class ShardSource implements DataSource {
+  private final Tokenizer tokenizer;
+  private final Tokens train;
+  private final Tokens val;
+  private final String description;
+
+  /** Tokens of several shards as one sequence. */
+  private static final class Tokens {
+    private final ByteBuffer[] maps;
+    private final long[] starts; // first token of each shard; starts[n] = total
+    private final int width;
+
+    Tokens(ByteBuffer[] maps, long[] counts, int width) {
+      this.maps = maps;
+      this.width = width;
+      this.starts = new long[counts.length + 1];
+      for (int i = 0; i < counts.length; i++) {
+        starts[i + 1] = starts[i] + counts[i];
+      }
+    }
+
+    long size() {
+      return starts[starts.length - 1];
+    }
+
+    int get(long i) {
+      int s = java.util.Arrays.binarySearch(starts, i);
+      s = s >= 0 ? s : -s - 2;
+      while (starts[s + 1] == i) { // skip empty shards
+        s++;
+      }
+      int at = TokenShards.HEADER + (int) (i - starts[s]) * width;
+      return width == 2 ? Short.toUnsignedInt(maps[s].getShort(at)) : maps[s].getInt(at);
+    }
+  }
+
+  private ShardSource(Tokenizer tokenizer, Tokens train, Tokens val, String description) {
+    this.tokenizer = tokenizer;
+    this.train = train;
+    this.val = val;
+    this.description = description;
+  }
+
+  /** Whether {@code dir} holds token shards (an index). */
+  public static boolean isShardDirectory(Path dir) {
+    return Files.isRegularFile(dir.resolve(TokenShards.INDEX));
+  }
+
+  /** Opens and verifies the shards of {@code dir}; {@code block} is checked against the data. */
+  public static ShardSource load(Path dir, int block) {
+    Path indexFile = dir.resolve(TokenShards.INDEX);
+    TokenShards.Index index;
+    try {
+      index = TokenShards.JSON.readValue(indexFile.toFile(), TokenShards.Index.class);
+    } catch (IOException e) {
+      throw new IllegalArgumentException(indexFile + " is not a token-shard index: " + e.getMessage(), e);
+    }
+    if (!TokenShards.FORMAT.equals(index.format()) || index.version() != TokenShards.VERSION) {
+      throw new IllegalArgumentException(indexFile + ": format " + index.format() + " version " + index.version()
+          + "; this Tessera reads " + TokenShards.FORMAT + " version " + TokenShards.VERSION);
+    }
+    Tokenizer tok = Tokenizer.fromSpec(index.tokenizer());
+    Tokens train = open(dir, index.train(), index.bytesPerToken());
+    Tokens val = open(dir, index.val(), index.bytesPerToken());
+    if (train.size() > Integer.MAX_VALUE || val.size() > Integer.MAX_VALUE) {
+      throw new IllegalArgumentException(dir + ": more than 2^31 tokens in one split is not supported yet");
+    }
+    long shortest = Math.min(train.size(), val.size());
+    if (shortest <= block + 1) {
+      throw new IllegalArgumentException("block-size " + block + " is longer than the data allows: the "
+          + (train.size() <= val.size() ? "training" : "validation") + " shards of " + dir + " hold only " + shortest
+          + " tokens; use a smaller block-size or more text");
+    }
+    return new ShardSource(tok, train, val, dir + " (token shards: " + index.train().size() + " training, "
+        + index.val().size() + " validation; " + (train.size() + val.size()) + " tokens of " + index.documents()
+        + " documents from " + index.source() + ", vocabulary " + tok.vocabSize() + ")");
+  }
+
+  private static Tokens open(Path dir, List<TokenShards.Shard> shards, int width) {
+    ByteBuffer[] maps = new ByteBuffer[shards.size()];
+    long[] counts = new long[shards.size()];
+    for (int i = 0; i < shards.size(); i++) {
+      TokenShards.Shard s = shards.get(i);
+      Path f = dir.resolve(s.file());
+      maps[i] = map(f, s, width);
+      counts[i] = s.tokens();
+    }
+    return new Tokens(maps, counts, width);
+  }
+
+  private static ByteBuffer map(Path f, TokenShards.Shard s, int width) {
+    try (FileChannel ch = FileChannel.open(f, StandardOpenOption.READ)) {
+      long expected = TokenShards.HEADER + s.tokens() * width + TokenShards.FOOTER;
+      if (ch.size() != expected) {
+        throw new IllegalArgumentException("token shard " + f + " has " + ch.size() + " bytes; its index says "
+            + s.tokens() + " tokens (" + expected + " bytes): truncated or not the shard indexed");
+      }
+      MappedByteBuffer m = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size());
+      m.order(ByteOrder.LITTLE_ENDIAN);
+      if (m.getInt(0) != TokenShards.MAGIC || m.getShort(4) != TokenShards.VERSION || m.getShort(6) != width
+          || m.getLong((int) expected - TokenShards.FOOTER) != s.tokens()
+          || m.getInt((int) expected - 4) != TokenShards.MAGIC) {
+        throw new IllegalArgumentException("token shard " + f + " has a bad header or footer (not a version "
+            + TokenShards.VERSION + " shard of " + width + "-byte tokens holding " + s.tokens() + ")");
+      }
+      String sha = sha256(f);
+      if (!sha.equals(s.sha256())) {
+        throw new IllegalArgumentException("token shard " + f + " has SHA-256 " + sha + ", its index says "
+            + s.sha256() + ": the file is corrupt");
+      }
+      return m;
+    } catch (IOException e) {
+      throw new IllegalArgumentException("cannot read token shard " + f + ": " + e.getMessage(), e);
+    }
+  }
+
+  private static String sha256(Path f) throws IOException {
+    try (InputStream in = Files.newInputStream(f)) {
+      MessageDigest md = MessageDigest.getInstance("SHA-256");
+      byte[] buf = new byte[1 << 16];
+      int n;
+      while ((n = in.read(buf)) > 0) {
+        md.update(buf, 0, n);
+      }
+      return HexFormat.of().formatHex(md.digest());
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException("the JDK has no SHA-256", e);
+    }
+  }
+
+  private static Batch windows(Tokens tokens, Rng rng, int batch, int block) {
+    int[] ids = new int[batch * block];
+    int[] targets = new int[batch * block];
+    for (int b = 0; b < batch; b++) {
+      long start = rng.nextInt((int) tokens.size() - block - 1);
+      for (int t = 0; t < block; t++) {
+        ids[b * block + t] = tokens.get(start + t);
+        targets[b * block + t] = tokens.get(start + t + 1);
+      }
+    }
+    return new Batch(batch, block, ids, targets);
+  }
+
+  @Override
+  public Tokenizer tokenizer() {
+    return tokenizer;
+  }
+
+  @Override
+  public Batch train(Rng rng, int batch, int block) {
+    return windows(train, rng, batch, block);
+  }
+
+  @Override
+  public Batch validation(int index, int batch, int block) {
+    return windows(val, Rng.derive(TextSource.VALIDATION_SEED, "val-" + index), batch, block);
+  }
+
+  @Override
+  public String describe() {
+    return description;
+  }
+}
