@@ -85,8 +85,12 @@ public final class ShardSource implements DataSource {
           + "; this Tessera reads " + TokenShards.FORMAT + " version " + TokenShards.VERSION);
     }
     Tokenizer tok = Tokenizer.fromSpec(index.tokenizer());
-    Tokens train = open(dir, index.train(), index.bytesPerToken());
-    Tokens val = open(dir, index.val(), index.bytesPerToken());
+    java.util.Map<String, ByteBuffer> maps = new java.util.HashMap<>();
+    for (TokenShards.ShardFile f : index.files()) {
+      maps.put(f.file(), map(dir.resolve(f.file()), f, index.bytesPerToken()));
+    }
+    Tokens train = tokens(dir, maps, index.train(), index.bytesPerToken());
+    Tokens val = tokens(dir, maps, index.val(), index.bytesPerToken());
     if (train.size() > Integer.MAX_VALUE || val.size() > Integer.MAX_VALUE) {
       throw new IllegalArgumentException(dir + ": more than 2^31 tokens in one split is not supported yet");
     }
@@ -96,24 +100,31 @@ public final class ShardSource implements DataSource {
           + (train.size() <= val.size() ? "training" : "validation") + " shards of " + dir + " hold only " + shortest
           + " tokens; use a smaller block-size or more text");
     }
-    return new ShardSource(tok, train, val, dir + " (token shards: " + index.train().size() + " training, "
-        + index.val().size() + " validation; " + (train.size() + val.size()) + " tokens of " + index.documents()
-        + " documents from " + index.source() + ", vocabulary " + tok.vocabSize() + ")");
+    return new ShardSource(tok, train, val, dir + " (" + index.files().size() + " token shards, " + train.size()
+        + " training and " + val.size() + " validation tokens of " + index.documents() + " documents from "
+        + index.source() + ", vocabulary " + tok.vocabSize() + ")");
   }
 
-  private static Tokens open(Path dir, List<TokenShards.Shard> shards, int width) {
-    ByteBuffer[] maps = new ByteBuffer[shards.size()];
-    long[] counts = new long[shards.size()];
-    for (int i = 0; i < shards.size(); i++) {
-      TokenShards.Shard s = shards.get(i);
-      Path f = dir.resolve(s.file());
-      maps[i] = map(f, s, width);
-      counts[i] = s.tokens();
+  private static Tokens tokens(Path dir, java.util.Map<String, ByteBuffer> maps, List<TokenShards.Range> ranges,
+      int width) {
+    ByteBuffer[] views = new ByteBuffer[ranges.size()];
+    long[] counts = new long[ranges.size()];
+    for (int i = 0; i < ranges.size(); i++) {
+      TokenShards.Range r = ranges.get(i);
+      ByteBuffer m = maps.get(r.file());
+      long fileTokens = m == null ? -1 : (m.capacity() - TokenShards.HEADER - TokenShards.FOOTER) / width;
+      if (m == null || r.offset() < 0 || r.tokens() < 0 || r.offset() + r.tokens() > fileTokens) {
+        throw new IllegalArgumentException(dir.resolve(TokenShards.INDEX) + ": range " + r + " is not within a "
+            + "listed file");
+      }
+      // A view whose token 0 is the range's first token, at the header's offset like a whole file.
+      views[i] = m.duplicate().position((int) (r.offset() * width)).slice().order(ByteOrder.LITTLE_ENDIAN);
+      counts[i] = r.tokens();
     }
-    return new Tokens(maps, counts, width);
+    return new Tokens(views, counts, width);
   }
 
-  private static ByteBuffer map(Path f, TokenShards.Shard s, int width) {
+  private static ByteBuffer map(Path f, TokenShards.ShardFile s, int width) {
     try (FileChannel ch = FileChannel.open(f, StandardOpenOption.READ)) {
       long expected = TokenShards.HEADER + s.tokens() * width + TokenShards.FOOTER;
       if (ch.size() != expected) {

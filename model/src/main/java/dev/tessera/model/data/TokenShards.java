@@ -18,9 +18,8 @@ import java.util.List;
  * {@value #INDEX} and shard files. A shard is an 8-byte header (magic "TSTK", format version,
  * bytes per token), the tokens little-endian (unsigned 16-bit for vocabularies up to 65,536, else
  * 32-bit), and a 12-byte footer (the token count, then the magic again), so a truncated shard is
- * recognised without an index. The index lists the training shards, then the validation ones, in
- * corpus order, each with its token count and SHA-256: the shards concatenated are the corpus's
- * token stream.
+ * recognised without an index. The files concatenated are the corpus's token stream; the index lists the files (token count, SHA-256) and the ranges of them that make
+ * the training and validation tokens, so one pass over the corpus can write them.
  */
 public final class TokenShards {
   public static final String INDEX = "index.json";
@@ -39,17 +38,46 @@ public final class TokenShards {
   }
 
   /** One shard file: its name in the directory, its tokens and its SHA-256. */
-  public record Shard(String file, long tokens, String sha256) implements java.io.Serializable {
+  public record ShardFile(String file, long tokens, String sha256) implements java.io.Serializable {
+  }
+
+  /** Tokens [offset, offset + tokens) of a shard file. */
+  public record Range(String file, long offset, long tokens) {
   }
 
   /**
-   * index.json.
+   * index.json: the files, and the ranges of them that make the training and the validation tokens
+   * (each list in corpus order).
    *
    * @param documents how many documents the corpus had
    * @param source where it came from, in words
    */
   public record Index(String format, int version, List<String> tokenizer, int bytesPerToken, long documents,
-      String source, List<Shard> train, List<Shard> val) {
+      String source, List<ShardFile> files, List<Range> train, List<Range> val) {
+  }
+
+  /**
+   * The index of {@code files} (in corpus order) split like {@link TextSource}: the first
+   * (1 - valFraction) of the tokens for training, the rest for validation.
+   */
+  public static Index split(List<String> tokenizer, int bytesPerToken, long documents, String source,
+      List<ShardFile> files, double valFraction) {
+    long total = files.stream().mapToLong(ShardFile::tokens).sum();
+    long split = (long) (total * (1 - valFraction));
+    List<Range> train = new java.util.ArrayList<>();
+    List<Range> val = new java.util.ArrayList<>();
+    long at = 0;
+    for (ShardFile f : files) {
+      long before = Math.max(0, Math.min(f.tokens(), split - at));
+      if (before > 0) {
+        train.add(new Range(f.file(), 0, before));
+      }
+      if (f.tokens() - before > 0) {
+        val.add(new Range(f.file(), before, f.tokens() - before));
+      }
+      at += f.tokens();
+    }
+    return new Index(FORMAT, VERSION, tokenizer, bytesPerToken, documents, source, List.copyOf(files), train, val);
   }
 
   /** Bytes per token for a vocabulary: 2 up to 65,536 tokens, else 4. */
@@ -121,13 +149,13 @@ public final class TokenShards {
     }
 
     /** Writes the footer and closes the stream. */
-    public Shard finish() throws IOException {
+    public ShardFile finish() throws IOException {
       flush();
       ByteBuffer f = ByteBuffer.allocate(FOOTER).order(ByteOrder.LITTLE_ENDIAN);
       f.putLong(tokens).putInt(MAGIC);
       out.write(f.array());
       out.close();
-      return new Shard(file, tokens, HexFormat.of().formatHex(out.getMessageDigest().digest()));
+      return new ShardFile(file, tokens, HexFormat.of().formatHex(out.getMessageDigest().digest()));
     }
   }
 }

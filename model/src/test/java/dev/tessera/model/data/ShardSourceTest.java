@@ -20,26 +20,25 @@ class ShardSourceTest {
   @TempDir
   Path dir;
 
-  /** Shards the text's tokens as TextSource splits them: train in 3 shards (one empty), val in 2. */
+  /** Shards the text's tokens in 4 files (one empty), split by the index as TextSource splits the text. */
   private Path shard(String text, int width) throws Exception {
     Tokenizer tok = CharTokenizer.fromCorpus(text);
     int[] tokens = tok.encode(text);
-    int split = (int) (tokens.length * 0.9);
     Path out = dir.resolve("shards-" + width);
     Files.createDirectories(out);
-    int[][] parts = {Arrays.copyOfRange(tokens, 0, 100), new int[0], Arrays.copyOfRange(tokens, 100, split),
-        Arrays.copyOfRange(tokens, split, split + 7), Arrays.copyOfRange(tokens, split + 7, tokens.length)};
-    List<TokenShards.Shard> shards = new ArrayList<>();
+    int[][] parts = {Arrays.copyOfRange(tokens, 0, 100), new int[0], Arrays.copyOfRange(tokens, 100, 1000),
+        Arrays.copyOfRange(tokens, 1000, tokens.length)};
+    List<TokenShards.ShardFile> files = new ArrayList<>();
     for (int i = 0; i < parts.length; i++) {
-      String name = (i < 3 ? "train-" : "val-") + i + ".bin";
+      String name = "part-" + i + ".bin";
       try (OutputStream os = Files.newOutputStream(out.resolve(name))) {
         TokenShards.Writer w = new TokenShards.Writer(os, name, width);
         w.append(parts[i]);
-        shards.add(w.finish());
+        files.add(w.finish());
       }
     }
-    Files.write(out.resolve(TokenShards.INDEX), TokenShards.indexBytes(new TokenShards.Index(TokenShards.FORMAT,
-        TokenShards.VERSION, tok.spec(), width, 1, "a test", shards.subList(0, 3), shards.subList(3, 5))));
+    Files.write(out.resolve(TokenShards.INDEX), TokenShards.indexBytes(TokenShards.split(tok.spec(), width, 1,
+        "a test", files, 0.1)));
     return out;
   }
 
@@ -60,22 +59,22 @@ class ShardSourceTest {
         assertArrayEquals(x.targets(), y.targets(), "train batch " + i);
         assertArrayEquals(want.validation(i, 8, 16).ids(), got.validation(i, 8, 16).ids(), "validation " + i);
       }
-      assertTrue(got.describe().contains("token shards: 3 training, 2 validation"), got.describe());
+      assertTrue(got.describe().contains("4 token shards"), got.describe());
     }
   }
 
   @Test
   void aTruncatedOrCorruptShardIsAnErrorNamingIt() throws Exception {
-    String text = "abcdefghij".repeat(50);
+    String text = "abcdefghij".repeat(150);
     Path out = shard(text, 2);
-    Path f = out.resolve("train-2.bin");
+    Path f = out.resolve("part-2.bin");
     byte[] bytes = Files.readAllBytes(f);
     Files.write(f, Arrays.copyOf(bytes, bytes.length - 5));
     String e = assertThrows(IllegalArgumentException.class, () -> ShardSource.load(out, 8)).getMessage();
-    assertTrue(e.contains("train-2.bin") && e.contains("truncated"), e);
+    assertTrue(e.contains("part-2.bin") && e.contains("truncated"), e);
     bytes[20] ^= 1;
     Files.write(f, bytes);
     e = assertThrows(IllegalArgumentException.class, () -> ShardSource.load(out, 8)).getMessage();
-    assertTrue(e.contains("train-2.bin") && e.contains("SHA-256"), e);
+    assertTrue(e.contains("part-2.bin") && e.contains("SHA-256"), e);
   }
 }
