@@ -42,7 +42,10 @@ public final class HazelcastTransport implements Transport {
 
   /** How members find each other. */
   public sealed interface Join permits Join.TcpIp, Join.KubernetesDns, Join.KubernetesApi {
-    /** An explicit member list, host:port in rank order (local runs, Spark). */
+    /**
+     * Members to contact, host:port: every one in rank order (the workers of a local run or a Spark
+     * stage), or fewer (a coordinator that starts first names only itself; the others find it).
+     */
     record TcpIp(List<String> members) implements Join {
     }
 
@@ -106,7 +109,7 @@ public final class HazelcastTransport implements Transport {
   /** Members refused for want of the secret, by address (each reported once). */
   private final Map<Address, Boolean> refused = new ConcurrentHashMap<>();
 
-  private HazelcastTransport(Config config, int rank, int size, Duration timeout, String secret) {
+  private HazelcastTransport(Config config, int rank, int size, String secret) {
     this.secret = secret;
     this.clusterName = config.getClusterName();
     this.rank = rank;
@@ -142,17 +145,26 @@ public final class HazelcastTransport implements Transport {
     for (Member m : hz.getCluster().getMembers()) {
       index(m);
     }
+  }
+
+  /**
+   * Waits until every rank has joined, at most {@code timeout}; {@code check} runs between looks
+   * (a launcher's test that its workers are still alive: what it throws ends the wait). On a
+   * timeout this member leaves the cluster.
+   */
+  public HazelcastTransport awaitRanks(Duration timeout, Runnable check) {
     long deadline = System.nanoTime() + timeout.toNanos();
     while (missing().size() > 0) {
       if (System.nanoTime() > deadline) {
-        hz.shutdown();
-        LOCAL.remove(config.getInstanceName());
+        close();
         throw new CommException.Timeout("rank " + rank + ": ranks " + missing() + " did not join cluster '"
             + clusterName + "' within " + timeout.toSeconds() + " s"
             + (refused.isEmpty() ? "" : "; refused for want of the job's secret: " + refused.keySet()));
       }
+      check.run();
       sleep(20);
     }
+    return this;
   }
 
   private static void sleep(long ms) {
@@ -263,8 +275,8 @@ public final class HazelcastTransport implements Transport {
     j.getMulticastConfig().setEnabled(false);
     j.getAutoDetectionConfig().setEnabled(false);
     if (s.join() instanceof Join.TcpIp t) {
-      if (t.members().size() != s.size()) {
-        throw new IllegalArgumentException(t.members().size() + " member addresses for a job of " + s.size());
+      if (t.members().isEmpty()) {
+        throw new IllegalArgumentException("no member address to join (a job of " + s.size() + ")");
       }
       j.getTcpIpConfig().setEnabled(true).setMembers(t.members());
     } else if (s.join() instanceof Join.KubernetesDns k) {
@@ -280,6 +292,9 @@ public final class HazelcastTransport implements Transport {
     c.setProperty("hazelcast.phone.home.enabled", "false");
     c.setProperty("hazelcast.logging.type", "log4j2");
     c.setProperty("hazelcast.shutdownhook.enabled", "false");
+    // Members hold no data: leaving need not wait for partitions to migrate (which, with every member
+    // of a failed attempt leaving at once, took a minute).
+    c.setProperty("hazelcast.graceful.shutdown.max.wait", "5");
     return c;
   }
 
@@ -289,11 +304,19 @@ public final class HazelcastTransport implements Transport {
   }
 
   /**
+   * Starts this rank's member without waiting for the others ({@link #awaitRanks} does): a
+   * coordinator starts first, so that workers whose member lists name it join its cluster.
+   */
+  public static HazelcastTransport open(Settings s) {
+    return new HazelcastTransport(config(s), s.rank(), s.size(), s.secret());
+  }
+
+  /**
    * Starts this rank's member and waits at most {@code joinTimeout} until every rank has joined (JVMs
    * that start together may need longer to join than a member may stay silent once they have).
    */
   public static HazelcastTransport start(Settings s, Duration joinTimeout) {
-    return new HazelcastTransport(config(s), s.rank(), s.size(), joinTimeout, s.secret());
+    return open(s).awaitRanks(joinTimeout, () -> { });
   }
 
   @Override

@@ -45,11 +45,15 @@ class HazelcastConfigTest {
     assertEquals("tessera-workers", api.getNetworkConfig().getJoin().getKubernetesConfig().getProperty("service-name"));
   }
 
+  /** A seed list may name fewer members than the job has (a coordinator starts knowing only itself). */
   @Test
-  void aMemberListThatDoesNotFitTheJobIsAnError() {
+  void anEmptyMemberListOrARankOutsideTheJobIsAnErrorButAPartialSeedListIsNot() {
     assertThrows(IllegalArgumentException.class, () -> HazelcastTransport.config(new HazelcastTransport.Settings(
-        "j", 0, 3, "127.0.0.1", 5701, new HazelcastTransport.Join.TcpIp(List.of("127.0.0.1:5701")), T)));
+        "j", 0, 3, "127.0.0.1", 5701, new HazelcastTransport.Join.TcpIp(List.of()), T)));
     assertThrows(IllegalArgumentException.class, () -> HazelcastTransport.config(
         HazelcastTransport.Settings.loopback("j", 2, List.of("127.0.0.1:1", "127.0.0.1:2"), T)));
+    Config seed = HazelcastTransport.config(new HazelcastTransport.Settings("j", 2, 3, "127.0.0.1", 5701,
+        new HazelcastTransport.Join.TcpIp(List.of("127.0.0.1:5701")), T));
+    assertEquals(List.of("127.0.0.1:5701"), seed.getNetworkConfig().getJoin().getTcpIpConfig().getMembers());
   }
 }

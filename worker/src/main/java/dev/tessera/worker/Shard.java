@@ -90,6 +90,14 @@ public final class Shard implements AutoCloseable {
    * null for a worker alone (dp = tp = 1).
    */
   public static Shard build(TrainConfig cfg, DataSource data, Transport transport, int rank) {
+    // One at a time in a JVM: opening OpenCL devices from several threads at once crashed pocl
+    // (ranks as threads, Spark tasks).
+    synchronized (Shard.class) {
+      return buildAlone(cfg, data, transport, rank);
+    }
+  }
+
+  private static Shard buildAlone(TrainConfig cfg, DataSource data, Transport transport, int rank) {
     GptConfig gpt = TrainConfigs.gpt(cfg, data.tokenizer().vocabSize());
     ParallelDims mesh = mesh(cfg, gpt);
     TensorParallel tp = null;

@@ -114,8 +114,16 @@ public final class WorkerMain implements Callable<Integer> {
     w.start();
   }
 
-  /** Takes the plan, builds the shard and trains until told to stop. */
-  static int serve(Transport t, int coordinator) {
+  /** Takes the plan, builds the shard and trains until told to stop; the exit status. */
+  public static int serve(Transport t, int coordinator) {
+    return serve(t, coordinator, null);
+  }
+
+  /**
+   * As {@link #serve(Transport, int)}, with a {@link Faults} spec of its own ({@code fault}; null for
+   * the environment's): a worker that is a thread of a larger JVM (a Spark task) gets it this way.
+   */
+  public static int serve(Transport t, int coordinator, String fault) {
     int rank = t.rank();
     Duration send = Duration.ofSeconds(30);
     int expected = Control.READY;
@@ -147,6 +155,7 @@ public final class WorkerMain implements Callable<Integer> {
             LOG.info("rank {}: stopped after {} steps", rank, step);
             return 0;
           }
+          Faults.failAt(fault, step);
           Shard.Outcome o = shard.step(run);
           var r = o.result();
           long[] wire = meter.next();
@@ -155,6 +164,9 @@ public final class WorkerMain implements Callable<Integer> {
                   : o.checkpoint().toString(), heapUsed(), wire[0], wire[1], wire[2] / 1e9), send);
         }
       }
+    } catch (Faults.Injected e) {
+      LOG.error("rank {}: {}", rank, e.getMessage());
+      throw e;
     } catch (Exception | Error e) {
       String kind = e instanceof TrainingDivergedException ? Control.DIVERGED
           : e instanceof CommException ? Control.COMM : Control.ERROR;

@@ -10,8 +10,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionException;
 import org.apache.logging.log4j.LogManager;
 import org.apache.logging.log4j.Logger;
 
@@ -48,18 +46,21 @@ final class ClusterAttempt implements AutoCloseable {
   }
 
   private final int n;
-  private final LocalCluster cluster;
+  private final Launcher.Workers cluster;
   private final HazelcastTransport transport;
   private final Duration stepTimeout;
 
-  private ClusterAttempt(int n, LocalCluster cluster, HazelcastTransport transport, Duration stepTimeout) {
+  private ClusterAttempt(int n, Launcher.Workers cluster, HazelcastTransport transport, Duration stepTimeout) {
     this.n = n;
     this.cluster = cluster;
     this.transport = transport;
     this.stepTimeout = stepTimeout;
   }
 
-  /** Forks {@code n} workers and joins their cluster (failing fast if one of them dies on the way). */
+  /**
+   * Starts the coordinator's member of a new cluster, then the workers (through {@code launcher}), and
+   * waits until they have all joined (failing fast if one of them dies on the way).
+   */
   static ClusterAttempt start(Path run, int n, int attempt, LaunchRun.Options o, String fault) {
     byte[] id = new byte[6];
     byte[] key = new byte[32];
@@ -68,50 +69,38 @@ final class ClusterAttempt implements AutoCloseable {
     random.nextBytes(key);
     String name = "tessera-" + HexFormat.of().formatHex(id) + "-attempt-" + attempt;
     String secret = HexFormat.of().formatHex(key);
-    List<String> members = new ArrayList<>();
-    for (int port : LocalCluster.freePorts(o.bind(), n + 1)) {
-      members.add(o.bind() + ":" + port);
-    }
-    LOG.info("attempt {}: cluster '{}', {} workers and the coordinator on {}", attempt, name, n, o.bind());
-    HazelcastTransport.Settings mine = new HazelcastTransport.Settings(name, n, n + 1, o.bind(),
-        Integer.parseInt(members.get(n).substring(members.get(n).lastIndexOf(':') + 1)),
-        new HazelcastTransport.Join.TcpIp(members), o.heartbeat(), secret);
-    LocalCluster workers = LocalCluster.start(name, secret, members, o, run.resolve("workers"), attempt, fault);
-    CompletableFuture<HazelcastTransport> join = CompletableFuture.supplyAsync(
-        () -> HazelcastTransport.start(mine, o.joinTimeout()));
+    int port = LocalCluster.freePorts(o.bind(), 1).get(0);
+    String me = o.bind() + ":" + port;
+    LOG.info("attempt {}: cluster '{}', {} workers and the coordinator ({})", attempt, name, n, me);
+    // The coordinator's member first, alone: every worker's list names it, so they all join its cluster.
+    HazelcastTransport t = HazelcastTransport.open(new HazelcastTransport.Settings(name, n, n + 1, o.bind(), port,
+        new HazelcastTransport.Join.TcpIp(List.of(me)), o.heartbeat(), secret));
+    Launcher.Workers workers = null;
     try {
-      while (!join.isDone()) {
-        checkProcesses(workers); // a stop request waits for the start: the run stops at its first step boundary
-        sleep();
-      }
-      HazelcastTransport t = join.join();
+      Launcher launcher = o.launcher() == null ? LocalCluster.LAUNCHER : o.launcher();
+      workers = launcher.start(new Launcher.Attempt(attempt, name, secret, me, n, run.resolve("workers"), fault, o));
+      Launcher.Workers w = workers;
+      t.awaitRanks(o.joinTimeout(), () -> checkProcesses(w));
       LOG.info("attempt {}: every worker joined", attempt);
       return new ClusterAttempt(n, workers, t, o.stepTimeout());
-    } catch (RuntimeException | Error e) {
+    } catch (CommException.Timeout e) {
       workers.close();
-      join.thenAccept(HazelcastTransport::close); // a member that joins after all is closed at once
-      if (e instanceof CompletionException c) {
-        throw new IllegalStateException("the workers of attempt " + attempt + " did not form their cluster within "
-            + o.joinTimeout().toSeconds() + " s (--join-timeout): " + c.getCause().getMessage()
-            + "; rank 0's log ends:\n" + workers.tail(0, 15), c.getCause());
+      throw new IllegalStateException("the workers of attempt " + attempt + " did not join within "
+          + o.joinTimeout().toSeconds() + " s (--join-timeout): " + e.getMessage() + "; rank 0's log ends:\n"
+          + workers.tail(0, 15), e);
+    } catch (RuntimeException | Error e) {
+      if (workers != null) {
+        workers.close();
       }
+      t.close();
       throw e;
     }
   }
 
-  private static void checkProcesses(LocalCluster workers) {
+  private static void checkProcesses(Launcher.Workers workers) {
     workers.firstExit().ifPresent(why -> {
       throw new WorkerLost(why, null);
     });
-  }
-
-  private static void sleep() {
-    try {
-      Thread.sleep(POLL_MS);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new IllegalStateException("interrupted while waiting for the workers", e);
-    }
   }
 
   List<Long> pids() {
@@ -137,8 +126,9 @@ final class ClusterAttempt implements AutoCloseable {
   private String cause(String fallback) {
     for (int r = 0; r < n; r++) {
       if (transport.isLost(r) && cluster.alive(r)) {
-        return "rank " + r + " (pid " + cluster.pids().get(r) + ") left the cluster though its process runs: silent "
-            + "for the heartbeat timeout (hung, stopped or cut off)";
+        String pid = cluster.pids().isEmpty() ? "" : " (pid " + cluster.pids().get(r) + ")";
+        return "rank " + r + pid + " left the cluster though its process runs: silent for the heartbeat timeout "
+            + "(hung, stopped or cut off)";
       }
     }
     return cluster.firstSignalled(SIGNAL_WAIT).or(cluster::firstExit).orElse(fallback);

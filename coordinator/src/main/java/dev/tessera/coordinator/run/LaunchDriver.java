@@ -37,7 +37,7 @@ final class LaunchDriver {
   private final Planner.Plan plan;
   private final boolean tty;
   private final LaunchRun.Stop stop;
-  private final String fault = System.getenv(Faults.ENV);
+  private final String fault = Faults.spec();
   private final long launched = System.nanoTime();
   private final List<LaunchRun.Recovery> recoveries = new ArrayList<>();
   private final Wire wire = new Wire();
@@ -92,8 +92,10 @@ final class LaunchDriver {
   /** One attempt: start the workers, hand out the plan, drive the steps; a lost worker is a WorkerLost. */
   private void attempt(int attempt, RunRecorder rec) throws IOException {
     try (ClusterAttempt a = ClusterAttempt.start(dir, cfg.workers(), attempt, o, attempt == 1 ? fault : null)) {
-      Files.writeString(dir.resolve("workers").resolve("attempt-" + attempt + ".pids"), pidLines(a.pids()),
-          StandardCharsets.UTF_8);
+      if (!a.pids().isEmpty()) { // workers of this machine (Spark tasks have none of their own)
+        Files.writeString(dir.resolve("workers").resolve("attempt-" + attempt + ".pids"), pidLines(a.pids()),
+            StandardCharsets.UTF_8);
+      }
       Control.Ready[] ready = a.ready(new Control.Plan(attempt, dir.toAbsolutePath().toString(),
           TrainConfigs.toYaml(cfg), checkpoint, (int) o.stepTimeout().toSeconds()));
       zero = ready[0];

@@ -42,9 +42,16 @@ public final class LaunchRun {
    * @param heartbeat how long a silent member stays in the cluster
    * @param joinTimeout how long the members of an attempt may take to start and join
    * @param stop Ctrl-C's request to stop after the current step (may be null)
+   * @param launcher how the workers start: null for worker JVMs on this machine
    */
   public record Options(int workers, boolean auto, String bind, String workerHeap, int maxRestarts,
-      Duration stepTimeout, Duration heartbeat, Duration joinTimeout, Stop stop) {
+      Duration stepTimeout, Duration heartbeat, Duration joinTimeout, Stop stop, Launcher launcher) {
+
+    /** Worker JVMs on this machine ({@link LocalCluster}). */
+    public Options(int workers, boolean auto, String bind, String workerHeap, int maxRestarts, Duration stepTimeout,
+        Duration heartbeat, Duration joinTimeout, Stop stop) {
+      this(workers, auto, bind, workerHeap, maxRestarts, stepTimeout, heartbeat, joinTimeout, stop, null);
+    }
     /** Each worker's -Xmx when there are {@code n} workers: --worker-heap, or the default for n. */
     public String heap(int n) {
       return workerHeap == null ? defaultHeap(n) : workerHeap;

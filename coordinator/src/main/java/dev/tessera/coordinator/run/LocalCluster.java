@@ -24,7 +24,10 @@ import org.apache.logging.log4j.Logger;
  * secret in its environment, and its output appended to {@code workers/rank-R.log} of the run.
  * Every worker watches this process and exits when it is gone, so none outlives the coordinator.
  */
-final class LocalCluster implements AutoCloseable {
+final class LocalCluster implements Launcher.Workers {
+  /** Forks the attempt's workers on this machine. */
+  static final Launcher LAUNCHER = LocalCluster::start;
+
   private static final Logger LOG = LogManager.getLogger(LocalCluster.class);
 
   private final List<Process> processes;
@@ -59,29 +62,29 @@ final class LocalCluster implements AutoCloseable {
     }
   }
 
-  /**
-   * Starts one worker JVM per rank 0..members-2 (the last member is the coordinator).
-   *
-   * @param fault the {@link Faults} spec to pass on, or null
-   */
-  static LocalCluster start(String cluster, String secret, List<String> members, LaunchRun.Options o, Path logDir,
-      int attempt, String fault) {
-    int n = members.size() - 1;
+  /** Starts one worker JVM per rank, each listening on a free port of --bind, the coordinator last in their lists. */
+  static LocalCluster start(Launcher.Attempt a) {
+    LaunchRun.Options o = a.options();
+    List<String> members = new ArrayList<>();
+    for (int port : freePorts(o.bind(), a.workers())) {
+      members.add(o.bind() + ":" + port);
+    }
+    members.add(a.coordinator());
     List<Process> ps = new ArrayList<>();
     List<Path> logs = new ArrayList<>();
     LocalCluster c = new LocalCluster(ps, logs);
     try {
-      Files.createDirectories(logDir);
-      for (int r = 0; r < n; r++) {
-        Path log = logDir.resolve("rank-" + r + ".log");
-        Files.writeString(log, "---- attempt " + attempt + ", cluster " + cluster + "\n", StandardCharsets.UTF_8,
-            StandardOpenOption.CREATE, StandardOpenOption.APPEND);
-        ProcessBuilder pb = new ProcessBuilder(command(r, cluster, members, o)).redirectErrorStream(true)
+      Files.createDirectories(a.logDir());
+      for (int r = 0; r < a.workers(); r++) {
+        Path log = a.logDir().resolve("rank-" + r + ".log");
+        Files.writeString(log, "---- attempt " + a.number() + ", cluster " + a.cluster() + "\n",
+            StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+        ProcessBuilder pb = new ProcessBuilder(command(r, a.cluster(), members, o)).redirectErrorStream(true)
             .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
-        pb.environment().put(WorkerMain.SECRET_ENV, secret);
+        pb.environment().put(WorkerMain.SECRET_ENV, a.secret());
         pb.environment().remove(Faults.ENV);
-        if (fault != null) {
-          pb.environment().put(Faults.ENV, fault);
+        if (a.fault() != null) {
+          pb.environment().put(Faults.ENV, a.fault());
         }
         ps.add(pb.start());
         logs.add(log);
@@ -111,12 +114,14 @@ final class LocalCluster implements AutoCloseable {
     return cmd;
   }
 
-  List<Long> pids() {
+  @Override
+  public List<Long> pids() {
     return processes.stream().map(Process::pid).toList();
   }
 
   /** The first worker that has exited, described ("rank 1 (pid 4242) exited with code 137 (SIGKILL)"). */
-  Optional<String> firstExit() {
+  @Override
+  public Optional<String> firstExit() {
     for (int r = 0; r < processes.size(); r++) {
       if (!processes.get(r).isAlive()) {
         return firstExit(r);
@@ -134,7 +139,8 @@ final class LocalCluster implements AutoCloseable {
   }
 
   /** The first worker killed by a signal (SIGKILL, a crash), waiting up to {@code wait} for one. */
-  Optional<String> firstSignalled(java.time.Duration wait) {
+  @Override
+  public Optional<String> firstSignalled(java.time.Duration wait) {
     return waitFor(() -> {
       for (int r = 0; r < processes.size(); r++) {
         if (!processes.get(r).isAlive() && processes.get(r).exitValue() > 128) {
@@ -162,12 +168,14 @@ final class LocalCluster implements AutoCloseable {
   }
 
   /** Whether rank {@code r}'s process is running. */
-  boolean alive(int r) {
+  @Override
+  public boolean alive(int r) {
     return processes.get(r).isAlive();
   }
 
   /** The last lines of rank {@code r}'s log, for an error message. */
-  String tail(int r, int lines) {
+  @Override
+  public String tail(int r, int lines) {
     try {
       List<String> all = Files.readAllLines(logs.get(r), StandardCharsets.UTF_8);
       return String.join("\n", all.subList(Math.max(0, all.size() - lines), all.size()));
@@ -177,7 +185,8 @@ final class LocalCluster implements AutoCloseable {
   }
 
   /** Waits up to {@code seconds} for every worker to exit by itself; true if they all did. */
-  boolean awaitExit(long seconds) {
+  @Override
+  public boolean awaitExit(long seconds) {
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
     for (Process p : processes) {
       try {

@@ -1,0 +1,85 @@
+package dev.tessera.jobs;
+
+import dev.tessera.comm.HazelcastTransport;
+import dev.tessera.worker.WorkerMain;
+import java.io.IOException;
+import java.io.Serializable;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import org.apache.spark.BarrierTaskContext;
+import scala.collection.Iterator;
+import scala.jdk.javaapi.CollectionConverters;
+import scala.runtime.AbstractFunction1;
+
+/**
+ * One barrier task of a Spark training stage, one per rank: picks a port on its executor's host,
+ * exchanges host:port with the other tasks ({@link BarrierTaskContext#allGather}), joins the attempt's
+ * cluster as a Hazelcast member (the coordinator, on the driver, is the last member) and serves as
+ * {@code tessera launch}'s worker processes do ({@link WorkerMain#serve}). A worker that fails ends
+ * its task with an error, which fails the stage; the coordinator starts the next attempt.
+ */
+final class BarrierWorker extends AbstractFunction1<Iterator<Integer>, Iterator<Integer>> implements Serializable {
+  private static final long serialVersionUID = 1L;
+
+  private final String cluster;
+  private final String secret;
+  private final String coordinator;
+  private final int workers;
+  private final long heartbeatSeconds;
+  private final long joinSeconds;
+  private final String fault;
+
+  BarrierWorker(String cluster, String secret, String coordinator, int workers, long heartbeatSeconds,
+      long joinSeconds, String fault) {
+    this.cluster = cluster;
+    this.secret = secret;
+    this.coordinator = coordinator;
+    this.workers = workers;
+    this.heartbeatSeconds = heartbeatSeconds;
+    this.joinSeconds = joinSeconds;
+    this.fault = fault;
+  }
+
+  @Override
+  public Iterator<Integer> apply(Iterator<Integer> ignored) {
+    BarrierTaskContext ctx = BarrierTaskContext.get();
+    int rank = ctx.partitionId();
+    String address = ctx.getTaskInfos()[rank].address();
+    String host = ip(address.contains(":") ? address.substring(0, address.lastIndexOf(':')) : address);
+    int port = freePort(host);
+    List<String> members = new ArrayList<>(Arrays.asList(ctx.allGather(host + ":" + port)));
+    members.add(coordinator);
+    HazelcastTransport.Settings s = new HazelcastTransport.Settings(cluster, rank, workers + 1, host, port,
+        new HazelcastTransport.Join.TcpIp(members), Duration.ofSeconds(heartbeatSeconds), secret);
+    int code;
+    try (HazelcastTransport t = HazelcastTransport.start(s, Duration.ofSeconds(joinSeconds))) {
+      code = WorkerMain.serve(t, workers, fault);
+    }
+    if (code != 0) {
+      throw new IllegalStateException("rank " + rank + " of " + cluster + " failed (it reported why to the "
+          + "coordinator)");
+    }
+    return CollectionConverters.asScala(List.of(rank).iterator());
+  }
+
+  /** Hazelcast binds to an interface's address, not a name. */
+  private static String ip(String host) {
+    try {
+      return InetAddress.getByName(host).getHostAddress();
+    } catch (IOException e) {
+      throw new IllegalStateException("cannot resolve this executor's host " + host + ": " + e.getMessage(), e);
+    }
+  }
+
+  private static int freePort(String host) {
+    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName(host))) {
+      return s.getLocalPort();
+    } catch (IOException e) {
+      throw new IllegalStateException("no free port on " + host + ": " + e.getMessage(), e);
+    }
+  }
+}
