@@ -256,6 +256,8 @@ public final class HazelcastTransport implements Transport {
       throw new IllegalArgumentException("rank " + s.rank() + " outside a job of " + s.size());
     }
     Config c = new Config();
+    // Operations are this module's classes: under Spark, Hazelcast may come from a parent class loader.
+    c.setClassLoader(HazelcastTransport.class.getClassLoader());
     c.setClusterName(s.cluster());
     c.setInstanceName(s.cluster() + "-rank-" + s.rank() + "-port-" + s.port()); // unique in a JVM, even for an impostor
     c.getMemberAttributeConfig().setAttribute(RANK_ATTRIBUTE, Integer.toString(s.rank()));

@@ -12,7 +12,7 @@ import picocli.CommandLine.Option;
  * file), shared by {@code tessera train} and {@code tessera launch}. Options win over the file, the
  * file over the defaults; only the options given are passed on.
  */
-final class ConfigOptions {
+public final class ConfigOptions {
   // ---- data
   @Option(names = "--data", paramLabel = "PATH", description = "A text file or a directory of them, or 'builtin' for "
       + "the generated Markov corpus (default: builtin).")
@@ -123,7 +123,7 @@ final class ConfigOptions {
   Boolean sequenceParallel;
 
   /** The config keys given on {@code spec}'s command line with their values (options in {@code notConfig} left out). */
-  static Map<String, Object> given(CommandSpec spec, Set<String> notConfig) {
+  public static Map<String, Object> given(CommandSpec spec, Set<String> notConfig) {
     Map<String, Object> given = new LinkedHashMap<>();
     for (OptionSpec o : spec.commandLine().getParseResult().matchedOptions()) {
       if (!notConfig.contains(o.longestName())) {
