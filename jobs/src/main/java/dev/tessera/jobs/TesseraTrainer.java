@@ -57,9 +57,12 @@ public final class TesseraTrainer {
     return this;
   }
 
-  /** What a fit gives back: the run directory, its newest checkpoint, and how training went. */
+  /**
+   * What a fit gives back: the run directory, its newest checkpoint, and how training went
+   * (firstStepSeconds: from the start of the training to its first step done).
+   */
   public record Trained(Path run, Path checkpoint, int steps, double valLoss, double tokensPerS,
-      List<LaunchRun.Recovery> recoveries, Map<String, Double> wireBytesPerStep) {
+      List<LaunchRun.Recovery> recoveries, Map<String, Double> wireBytesPerStep, double firstStepSeconds) {
   }
 
   /** Shards {@code documents} (first column) into {@code <run>-shards} and trains on them. */
@@ -86,7 +89,7 @@ public final class TesseraTrainer {
     TrainRun.Result r = TrainRun.start(cfg, o);
     Path ck = Checkpoints.latest(r.dir(), w -> { }).map(Checkpoints.Checkpoint::dir).orElse(null);
     return new Trained(r.dir(), ck, r.steps(), r.valLoss(), r.tokensPerS(), r.launch().recoveries(),
-        r.wireBytesPerStep());
+        r.wireBytesPerStep(), r.launch().firstStepSeconds());
   }
 
   /** Barrier stages refuse dynamic allocation and need a task slot per worker at once: said before, not after. */
