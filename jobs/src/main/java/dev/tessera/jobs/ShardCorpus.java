@@ -51,7 +51,8 @@ public final class ShardCorpus {
    * @param column the JSON field or Parquet column holding the text (ignored for TEXT)
    * @param tokenizer "char" (vocabulary from the corpus) or "byte"
    * @param shards how many shard files (partitions) to write
-   * @param separator appended to every JSON/Parquet document ("\n" by default); TEXT files are joined as they are
+   * @param separator appended to every document read from rows (JSON lines, Parquet, a Dataset); whole
+   *     text files are joined as they are
    */
   public record Options(Format format, String column, String tokenizer, double valFraction, int shards,
       String separator) implements Serializable {
@@ -87,7 +88,10 @@ public final class ShardCorpus {
       case JSON -> column(spark.read().json(in), o.column(), paths);
       case PARQUET -> column(spark.read().parquet(in), o.column(), paths);
     };
-    return run(docs, out, o, String.join(",", paths) + " (" + o.format().name().toLowerCase(Locale.ROOT) + ")");
+    // Whole text files are joined as they are (as tessera train --data DIR reads them); rows get the separator.
+    Options eff = o.format() == Format.TEXT ? new Options(o.format(), o.column(), o.tokenizer(), o.valFraction(),
+        o.shards(), "") : o;
+    return run(docs, out, eff, String.join(",", paths) + " (" + o.format().name().toLowerCase(Locale.ROOT) + ")");
   }
 
   private static Dataset<Row> column(Dataset<Row> all, String column, List<String> paths) {
@@ -98,13 +102,13 @@ public final class ShardCorpus {
     return all.select(functions.col(column).cast("string"));
   }
 
-  /** Shards the first (string) column of {@code docs}, in its order. */
+  /** Shards the first (string) column of {@code docs}, in its order, each document followed by the separator. */
   public static Result run(Dataset<Row> docs, String out, Options o, String source) {
     long t0 = System.nanoTime();
     Configuration conf = docs.sparkSession().sparkContext().hadoopConfiguration();
     Path dir = new Path(out);
     requireEmpty(dir, conf);
-    String sep = o.format() == Format.TEXT ? "" : o.separator();
+    String sep = o.separator();
     // Read once: counting, the vocabulary and the shards all pass over it.
     JavaRDD<String> texts = docs.toJavaRDD().filter(r -> !r.isNullAt(0)).map(r -> r.getString(0) + sep)
         .persist(StorageLevel.MEMORY_AND_DISK());

@@ -28,6 +28,7 @@ import org.apache.spark.sql.SparkSession;
 public final class TesseraTrainer {
   private final TrainConfig config;
   private int shards = 8;
+  private String separator = "\n";
   private int maxRestarts = 3;
   private Duration stepTimeout = Duration.ofSeconds(600);
   private Duration heartbeat = Duration.ofSeconds(8);
@@ -41,6 +42,12 @@ public final class TesseraTrainer {
   /** Shard files written by {@link #fit(Dataset)} (default 8). */
   public TesseraTrainer setShards(int n) {
     this.shards = n;
+    return this;
+  }
+
+  /** What follows every document in the token stream (default a newline; "" joins them as they are). */
+  public TesseraTrainer setSeparator(String s) {
+    this.separator = s;
     return this;
   }
 
@@ -70,8 +77,9 @@ public final class TesseraTrainer {
     check(documents.sparkSession().sparkContext().getConf(), config.workers(),
         documents.sparkSession().sparkContext().defaultParallelism());
     String data = Path.of(config.out()).toAbsolutePath().normalize() + "-shards";
+    // Rows of a dataset (the format and column name only matter when ShardCorpus reads paths itself).
     ShardCorpus.run(documents.select(documents.columns()[0]), data, new ShardCorpus.Options(ShardCorpus.Format.JSON,
-        null, config.tokenizer(), config.valFraction(), shards, ""), "a Spark dataset");
+        null, config.tokenizer(), config.valFraction(), shards, separator), "a Spark dataset");
     return fit(documents.sparkSession(), data);
   }
 
