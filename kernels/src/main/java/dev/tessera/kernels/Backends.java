@@ -6,6 +6,7 @@ import dev.tessera.kernels.opencl.OpenClBackend;
 import dev.tessera.kernels.opencl.OpenClDevices;
 import dev.tessera.kernels.reference.ReferenceBackend;
 import dev.tessera.kernels.threads.ThreadPoolBackend;
+import java.util.List;
 import java.util.Optional;
 import org.apache.logging.log4j.LogManager;
 import org.apache.logging.log4j.Logger;
@@ -43,15 +44,23 @@ public final class Backends {
   }
 
   public static Backend create(DeviceKind requested) {
+    return create(requested, 0);
+  }
+
+  /**
+   * As {@link #create(DeviceKind)}, on OpenCL device number {@code index} (modulo how many of the
+   * kind there are): worker r of a host with several GPUs takes GPU r mod their count.
+   */
+  public static Backend create(DeviceKind requested, int index) {
     Backend b = switch (requested) {
       case REFERENCE -> new ReferenceBackend();
       case JAVA -> new ThreadPoolBackend(Runtime.getRuntime().availableProcessors());
-      case GPU -> openCl(Device.TYPE.GPU, DeviceKind.GPU)
+      case GPU -> openCl(Device.TYPE.GPU, DeviceKind.GPU, index)
           .orElseThrow(() -> missing("gpu", "OpenCL GPU"));
-      case CPU -> openCl(Device.TYPE.CPU, DeviceKind.CPU)
+      case CPU -> openCl(Device.TYPE.CPU, DeviceKind.CPU, index)
           .orElseThrow(() -> missing("cpu", "OpenCL CPU device"));
-      case AUTO -> openCl(Device.TYPE.GPU, DeviceKind.GPU)
-          .or(() -> openCl(Device.TYPE.CPU, DeviceKind.CPU))
+      case AUTO -> openCl(Device.TYPE.GPU, DeviceKind.GPU, index)
+          .or(() -> openCl(Device.TYPE.CPU, DeviceKind.CPU, index))
           .orElseGet(() -> {
             LOG.warn("no OpenCL device found ({}); using the Java thread pool", OpenClDevices.inventory());
             return new ThreadPoolBackend(Runtime.getRuntime().availableProcessors());
@@ -61,9 +70,16 @@ public final class Backends {
     return b;
   }
 
-  private static Optional<Backend> openCl(Device.TYPE type, DeviceKind kind) {
-    Optional<OpenCLDevice> d = OpenClDevices.first(type);
-    return d.map(dev -> new OpenClBackend(dev, kind, INITIAL_ARENA));
+  private static Optional<Backend> openCl(Device.TYPE type, DeviceKind kind, int index) {
+    List<OpenCLDevice> all = OpenClDevices.all(type);
+    if (all.isEmpty()) {
+      return Optional.empty();
+    }
+    int i = Math.floorMod(index, all.size());
+    if (all.size() > 1) {
+      LOG.info("OpenCL {} {} of {}", type, i, all.size());
+    }
+    return Optional.of(new OpenClBackend(all.get(i), kind, INITIAL_ARENA));
   }
 
   private static DeviceUnavailableException missing(String id, String what) {

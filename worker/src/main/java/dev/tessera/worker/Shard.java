@@ -114,7 +114,8 @@ public final class Shard implements AutoCloseable {
             cfg.dpExactSteps(), DataParallel.Compress.valueOf(cfg.dpCompress().toUpperCase(Locale.ROOT)));
       }
     }
-    Backend be = Backends.create(Backends.requested(cfg.device()));
+    // Worker r takes device r mod their count: one GPU each on a host with several.
+    Backend be = Backends.create(Backends.requested(cfg.device()), rank);
     Params params = null;
     try {
       params = new Params(be, cfg.seed());

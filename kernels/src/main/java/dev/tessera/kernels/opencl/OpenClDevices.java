@@ -14,12 +14,18 @@ public final class OpenClDevices {
 
   /** The first OpenCL device of the type, if any. */
   public static Optional<OpenCLDevice> first(Device.TYPE type) {
+    List<OpenCLDevice> found = all(type);
+    return found.isEmpty() ? Optional.empty() : Optional.of(found.get(0));
+  }
+
+  /** Every OpenCL device of the type, in the platforms' order (none when OpenCL cannot load). */
+  public static List<OpenCLDevice> all(Device.TYPE type) {
     try {
       List<OpenCLDevice> found = OpenCLDevice.listDevices(type);
-      return found == null || found.isEmpty() ? Optional.empty() : Optional.of(found.get(0));
+      return found == null ? List.of() : found;
     } catch (LinkageError | RuntimeException e) {
       // No OpenCL library, or Aparapi's native part could not load: there is no OpenCL here.
-      return Optional.empty();
+      return List.of();
     }
   }
 
