@@ -8,7 +8,7 @@ import picocli.CommandLine.Command;
     description = "Tessera benchmarks. Each prints one final line 'BENCH <name> key=value ...' and writes the "
         + "same to target/bench/<name>.json.",
     subcommands = {KernelsBench.class, ShakespeareCharBench.class, GpuBench.class, CodecsBench.class, AllReduceBench.class,
-        ParallelCoreBench.class, ClusterBench.class, SparkBench.class})
+        ParallelCoreBench.class, ClusterBench.class, SparkBench.class, MultiGpuBench.class})
 public final class BenchMain implements Runnable {
   @CommandLine.Spec
   CommandLine.Model.CommandSpec spec;

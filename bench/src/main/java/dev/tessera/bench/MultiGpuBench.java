@@ -1,0 +1,144 @@
+package dev.tessera.bench;
+
+import com.aparapi.device.Device;
+import com.aparapi.device.OpenCLDevice;
+import dev.tessera.coordinator.run.LaunchRun;
+import dev.tessera.coordinator.run.TrainRun;
+import dev.tessera.kernels.opencl.OpenClDevices;
+import dev.tessera.worker.TrainConfigs;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code bench/run multigpu}: {@code tessera launch} with one worker process per GPU (worker r opens GPU
+ * r mod their count), nanoGPT's GPU Tiny-Shakespeare shape: tokens/s, tokens/s per GPU and scaling
+ * efficiency against one worker for dp over 1, 2, 4 ... GPUs; tp and dp x tp on all of them; fp32
+ * against bf16 and 1-bit dp on all of them; the bytes and the wait on peers per step. With
+ * {@code --gpus} larger than the GPUs there are, workers share them (the rehearsal one GPU allows).
+ */
+@Command(name = "multigpu", mixinStandardHelpOptions = true,
+    description = "tessera launch with a worker per GPU: tokens/s per GPU, scaling from 1 to N, bytes and wait per step, "
+        + "compressed against exact dp.")
+final class MultiGpuBench implements Callable<Integer> {
+  @Option(names = "--data", defaultValue = "../shared/data/tinyshakespeare.txt",
+      description = "Tiny Shakespeare (default: ${DEFAULT-VALUE}).")
+  Path data;
+
+  @Option(names = "--gpus", description = "Workers of the largest layout (default: the GPUs OpenCL sees).")
+  Integer gpus;
+
+  @Option(names = "--device", defaultValue = "gpu", description = "gpu, or cpu to rehearse on pocl "
+      + "(default: ${DEFAULT-VALUE}).")
+  String device;
+
+  @Option(names = "--steps", defaultValue = "60", description = "Steps per layout (default: ${DEFAULT-VALUE}).")
+  int steps;
+
+  @Option(names = "--batch-size", defaultValue = "32", description = "Global batch, sequences of 256 tokens "
+      + "(default: ${DEFAULT-VALUE}).")
+  int batch;
+
+  @Option(names = "--worker-heap", defaultValue = "16g", description = "Each worker's heap (default: "
+      + "${DEFAULT-VALUE}).")
+  String heap;
+
+  @Option(names = "--out", defaultValue = "target/bench/multigpu-runs", description = "Where the runs go, replaced "
+      + "if they exist (default: ${DEFAULT-VALUE}).")
+  Path out;
+
+  private Map<String, Object> config(Path dir, int dp, int tp) {
+    Map<String, Object> o = ShakespeareCharBench.nanoGptCpu(data, steps, 2, dir);
+    o.put("n-layer", 6);
+    o.put("n-head", 6);
+    o.put("n-embd", 384);
+    o.put("block-size", 256);
+    o.put("batch-size", batch);
+    o.put("eval-every", 0);
+    o.put("checkpoint-every", 0);
+    o.put("log-every", steps);
+    o.put("device", device);
+    o.put("dp", dp);
+    o.put("tp", tp);
+    return o;
+  }
+
+  /** One layout's launch: tokens/s, dp and tp MB per step, wait per step. */
+  private double[] launch(String name, int dp, int tp, String codec) throws Exception {
+    Path dir = out.resolve(name);
+    Probes.deleteRun(dir);
+    Map<String, Object> o = config(dir, dp, tp);
+    if (codec.equals("onebit")) {
+      o.put("dp-codec", "onebit");
+      o.put("dp-compress", "momentum");
+      o.put("dp-exact-steps", 10);
+    } else {
+      o.put("dp-codec", codec);
+    }
+    TrainRun.Result r = TrainRun.start(TrainConfigs.resolve(null, o), new LaunchRun.Options(dp * tp, false,
+        "127.0.0.1", heap, 0, Duration.ofSeconds(600), Duration.ofSeconds(8), Duration.ofSeconds(180), null));
+    return new double[] {r.tokensPerS(), r.wireBytesPerStep().getOrDefault("dp", 0.0) / 1e6,
+        r.wireBytesPerStep().getOrDefault("tp", 0.0) / 1e6, r.launch().waitSecondsPerStep() * 1e3};
+  }
+
+  @Override
+  public Integer call() throws Exception {
+    if (!Files.isRegularFile(data)) {
+      System.err.println("multigpu: " + data + " not found (run from the repository root, or pass --data)");
+      return 2;
+    }
+    List<OpenCLDevice> found = OpenClDevices.all(device.equals("gpu") ? Device.TYPE.GPU : Device.TYPE.CPU);
+    if (found.isEmpty()) {
+      System.err.println("multigpu: no OpenCL " + device + " here (" + OpenClDevices.inventory() + "); --device cpu "
+          + "rehearses on pocl");
+      return 2;
+    }
+    int n = gpus != null ? gpus : found.size();
+    String model = found.get(0).getName().trim().replace(' ', '_');
+    BenchLine line = new BenchLine("multigpu").put("device", model).put("devices_seen", found.size())
+        .put("workers_max", n).put("steps", steps).put("batch", batch);
+    if (n > found.size()) {
+      System.out.printf(Locale.ROOT, "note: %d workers on %d %s device(s): they share%n", n, found.size(), device);
+    }
+    System.out.printf(Locale.ROOT, "%-16s %10s %12s %9s %10s %10s %9s%n", "layout", "tokens/s", "per device",
+        "scaling", "dp MB/st", "tp MB/st", "wait ms");
+    double one = 0;
+    List<Object[]> layouts = new ArrayList<>();
+    for (int w = 1; w <= n; w *= 2) {
+      layouts.add(new Object[] {"dp" + w, w, 1, "fp32"});
+    }
+    if (n >= 2) {
+      layouts.add(new Object[] {"tp2", 1, 2, "fp32"});
+      if (n >= 4) {
+        layouts.add(new Object[] {"dp" + n / 2 + "xtp2", n / 2, 2, "fp32"});
+      }
+      layouts.add(new Object[] {"dp" + n + "_bf16", n, 1, "bf16"});
+      layouts.add(new Object[] {"dp" + n + "_onebit", n, 1, "onebit"});
+    }
+    for (Object[] l : layouts) {
+      String name = (String) l[0];
+      int dp = (Integer) l[1];
+      int tp = (Integer) l[2];
+      double[] r = launch(name, dp, tp, (String) l[3]);
+      if (name.equals("dp1")) {
+        one = r[0];
+      }
+      int workers = dp * tp;
+      double scaling = one > 0 ? r[0] / (workers * one) : Double.NaN;
+      System.out.printf(Locale.ROOT, "%-16s %10.0f %12.0f %9.3f %10.2f %10.2f %9.1f%n", name, r[0], r[0] / workers,
+          scaling, r[1], r[2], r[3]);
+      line.put(name + "_tokens_per_s", r[0]).put(name + "_per_device", r[0] / workers)
+          .put(name + "_scaling", scaling).put(name + "_dp_mb", r[1]).put(name + "_tp_mb", r[2])
+          .put(name + "_wait_ms", r[3]);
+    }
+    line.emit();
+    return 0;
+  }
+}
