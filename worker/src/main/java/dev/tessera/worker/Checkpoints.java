@@ -8,18 +8,15 @@ import dev.tessera.kernels.Tensor;
 import dev.tessera.model.GptConfig;
 import dev.tessera.model.Param;
 import dev.tessera.model.Params;
+import dev.tessera.model.io.Hashes;
 import dev.tessera.model.io.Safetensors;
 import dev.tessera.model.train.Trainer;
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.Comparator;
-import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -338,18 +335,9 @@ public final class Checkpoints {
   }
 
   public static String sha256(Path file) throws IOException {
-    try (InputStream in = Files.newInputStream(file)) {
-      MessageDigest md = MessageDigest.getInstance("SHA-256");
-      byte[] buf = new byte[1 << 16];
-      int n;
-      while ((n = in.read(buf)) > 0) {
-        md.update(buf, 0, n);
-      }
-      return HexFormat.of().formatHex(md.digest());
-    } catch (NoSuchAlgorithmException e) {
-      throw new IllegalStateException("the JDK has no SHA-256", e);
-    }
+    return Hashes.sha256(file);
   }
+
 
   public static void deleteTree(Path p) throws IOException {
     if (!Files.exists(p)) {

@@ -1,8 +1,8 @@
 package dev.tessera.model.data;
 
 import dev.tessera.model.Rng;
+import dev.tessera.model.io.Hashes;
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.MappedByteBuffer;
@@ -10,9 +10,6 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
-import java.util.HexFormat;
 import java.util.List;
 
 /**
@@ -139,7 +136,7 @@ public final class ShardSource implements DataSource {
         throw new IllegalArgumentException("token shard " + f + " has a bad header or footer (not a version "
             + TokenShards.VERSION + " shard of " + width + "-byte tokens holding " + s.tokens() + ")");
       }
-      String sha = sha256(f);
+      String sha = Hashes.sha256(f);
       if (!sha.equals(s.sha256())) {
         throw new IllegalArgumentException("token shard " + f + " has SHA-256 " + sha + ", its index says "
             + s.sha256() + ": the file is corrupt");
@@ -147,20 +144,6 @@ public final class ShardSource implements DataSource {
       return m;
     } catch (IOException e) {
       throw new IllegalArgumentException("cannot read token shard " + f + ": " + e.getMessage(), e);
-    }
-  }
-
-  private static String sha256(Path f) throws IOException {
-    try (InputStream in = Files.newInputStream(f)) {
-      MessageDigest md = MessageDigest.getInstance("SHA-256");
-      byte[] buf = new byte[1 << 16];
-      int n;
-      while ((n = in.read(buf)) > 0) {
-        md.update(buf, 0, n);
-      }
-      return HexFormat.of().formatHex(md.digest());
-    } catch (NoSuchAlgorithmException e) {
-      throw new IllegalStateException("the JDK has no SHA-256", e);
     }
   }
 
