@@ -50,17 +50,22 @@ final class MultiGpuBench implements Callable<Integer> {
       + "${DEFAULT-VALUE}).")
   String heap;
 
+  @Option(names = "--big", description = "Also a model too big for one worker's share (12 layers, 768 wide, 16 "
+      + "heads, batch 8 x 256: past one device arena of 2 GiB on one worker): on one worker, and tensor-parallel "
+      + "over all of them (n must divide 16).")
+  boolean big;
+
   @Option(names = "--out", defaultValue = "target/bench/multigpu-runs", description = "Where the runs go, replaced "
       + "if they exist (default: ${DEFAULT-VALUE}).")
   Path out;
 
-  private Map<String, Object> config(Path dir, int dp, int tp) {
+  private Map<String, Object> config(Path dir, int dp, int tp, boolean large) {
     Map<String, Object> o = ShakespeareCharBench.nanoGptCpu(data, steps, 2, dir);
-    o.put("n-layer", 6);
-    o.put("n-head", 6);
-    o.put("n-embd", 384);
+    o.put("n-layer", large ? 12 : 6);
+    o.put("n-head", large ? 16 : 6);
+    o.put("n-embd", large ? 768 : 384);
     o.put("block-size", 256);
-    o.put("batch-size", batch);
+    o.put("batch-size", large ? 8 : batch);
     o.put("eval-every", 0);
     o.put("checkpoint-every", 0);
     o.put("log-every", steps);
@@ -74,7 +79,7 @@ final class MultiGpuBench implements Callable<Integer> {
   private double[] launch(String name, int dp, int tp, String codec) throws Exception {
     Path dir = out.resolve(name);
     Probes.deleteRun(dir);
-    Map<String, Object> o = config(dir, dp, tp);
+    Map<String, Object> o = config(dir, dp, tp, name.startsWith("big"));
     if (codec.equals("onebit")) {
       o.put("dp-codec", "onebit");
       o.put("dp-compress", "momentum");
@@ -122,16 +127,32 @@ final class MultiGpuBench implements Callable<Integer> {
       layouts.add(new Object[] {"dp" + n + "_bf16", n, 1, "bf16"});
       layouts.add(new Object[] {"dp" + n + "_onebit", n, 1, "onebit"});
     }
+    if (big) {
+      layouts.add(new Object[] {"big_dp1", 1, 1, "fp32"});
+      layouts.add(new Object[] {"big_tp" + n, 1, n, "fp32"});
+    }
     for (Object[] l : layouts) {
       String name = (String) l[0];
       int dp = (Integer) l[1];
       int tp = (Integer) l[2];
-      double[] r = launch(name, dp, tp, (String) l[3]);
+      double[] r;
+      try {
+        r = launch(name, dp, tp, (String) l[3]);
+      } catch (RuntimeException e) {
+        if (!name.startsWith("big")) {
+          throw e;
+        }
+        // The point of the large model: one worker's share may not fit. Record why, go on.
+        System.out.printf(Locale.ROOT, "%-16s failed: %s%n", name, e.getMessage());
+        line.put(name + "_failed", e.getMessage().contains("out of device memory") ? "out_of_device_memory"
+            : e.getClass().getSimpleName());
+        continue;
+      }
       if (name.equals("dp1")) {
         one = r[0];
       }
       int workers = dp * tp;
-      double scaling = one > 0 ? r[0] / (workers * one) : Double.NaN;
+      double scaling = one > 0 && !name.startsWith("big") ? r[0] / (workers * one) : Double.NaN;
       System.out.printf(Locale.ROOT, "%-16s %10.0f %12.0f %9.3f %10.2f %10.2f %9.1f%n", name, r[0], r[0] / workers,
           scaling, r[1], r[2], r[3]);
       line.put(name + "_tokens_per_s", r[0]).put(name + "_per_device", r[0] / workers)
