@@ -46,7 +46,7 @@ final class SparkLauncher implements Launcher {
     }, "tessera-barrier-" + a.number());
     t.setDaemon(true);
     t.start();
-    return new BarrierTasks(sc, group, job, a.workers());
+    return new BarrierTasks(sc, group, job);
   }
 
   /** The tasks of one barrier job: the job's end (or failure) is all the driver sees of them. */
@@ -55,7 +55,7 @@ final class SparkLauncher implements Launcher {
     private final String group;
     private final CompletableFuture<Void> job;
 
-    BarrierTasks(JavaSparkContext sc, String group, CompletableFuture<Void> job, int workers) {
+    BarrierTasks(JavaSparkContext sc, String group, CompletableFuture<Void> job) {
       this.sc = sc;
       this.group = group;
       this.job = job;

@@ -83,11 +83,13 @@ final class ClusterAttempt implements AutoCloseable {
       t.awaitRanks(o.joinTimeout(), () -> checkProcesses(w));
       LOG.info("attempt {}: every worker joined", attempt);
       return new ClusterAttempt(n, workers, t, o.stepTimeout());
-    } catch (CommException.Timeout e) {
-      workers.close();
+    } catch (CommException.Timeout e) { // awaitRanks has left the cluster already
+      String tail = workers == null ? "" : "; rank 0's log ends:\n" + workers.tail(0, 15);
+      if (workers != null) {
+        workers.close();
+      }
       throw new IllegalStateException("the workers of attempt " + attempt + " did not join within "
-          + o.joinTimeout().toSeconds() + " s (--join-timeout): " + e.getMessage() + "; rank 0's log ends:\n"
-          + workers.tail(0, 15), e);
+          + o.joinTimeout().toSeconds() + " s (--join-timeout): " + e.getMessage() + tail, e);
     } catch (RuntimeException | Error e) {
       if (workers != null) {
         workers.close();
