@@ -66,7 +66,7 @@ final class AllReduceBench implements Callable<Integer> {
         List<String> cmd = new ArrayList<>(List.of(System.getProperty("java.home") + File.separator + "bin"
             + File.separator + "java", "-Xmx1500m"));
         cmd.addAll(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
-            .filter(a -> a.startsWith("--add-")).toList());
+            .filter(a -> a.startsWith("--add-") || a.startsWith("-Dhazelcast.")).toList());
         cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), AllReduceWorker.class.getName(), mode,
             Integer.toString(r), Integer.toString(reps), sizeList));
         cmd.addAll(members);

@@ -79,6 +79,9 @@ final class LayoutRun {
             while (shard.trainer().stepsDone() < cfg.steps()) {
               shard.step(dir); // the same steps, evaluations and checkpoint gathers as rank 0
             }
+            if (startStep >= cfg.steps()) {
+              shard.trainer().evaluate(); // rank 0 evaluates a run resumed with no step left: all take part
+            }
           } catch (RuntimeException | Error e) {
             fabric.kill(id); // the others stop waiting for this rank at once
             throw e;

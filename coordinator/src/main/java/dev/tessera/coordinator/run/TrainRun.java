@@ -180,7 +180,10 @@ public final class TrainRun {
     return baselines;
   }
 
-  /** Rank 0's loop (of one worker, or of a layout whose other ranks take the same steps): train, record, report. */
+  /**
+   * Rank 0's loop (of one worker, or of a layout whose other ranks take the same steps): train, record,
+   * report. A run resumed with no step left is evaluated once (by every rank of a layout).
+   */
   static Result loop(Path dir, TrainConfig cfg, Shard zero, RunRecorder rec, String device, long paramCount,
       String extra) throws IOException {
     double[] baselines = baselines(zero.trainer());

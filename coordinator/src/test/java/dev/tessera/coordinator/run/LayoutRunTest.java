@@ -156,6 +156,20 @@ class LayoutRunTest {
     }
   }
 
+  /**
+   * Layout dp2 x tp2 resumed with no step left: every rank evaluates the final state together (the
+   * evaluation is split over dp and runs tp collectives) and gives the finished run's validation loss.
+   */
+  @Test
+  void aFinishedLayoutRunResumedEvaluatesWithEveryRank() throws Exception {
+    Map<String, Object> o = small(tmp.resolve("finished"), 2, 2);
+    TrainRun.Result done = TrainRun.start(TrainConfigs.resolve(null, o));
+    long t0 = System.nanoTime();
+    TrainRun.Result again = TrainRun.resume(tmp.resolve("finished"), Map.of());
+    assertTrue(System.nanoTime() - t0 < 20e9, "no collective waited for a rank that never came");
+    assertEquals(done.valLoss(), again.valLoss(), 1e-5 * done.valLoss());
+  }
+
   private static void copyTree(Path from, Path to) throws java.io.IOException {
     try (var paths = Files.walk(from)) {
       for (Path p : (Iterable<Path>) paths::iterator) {

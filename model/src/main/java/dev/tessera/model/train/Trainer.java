@@ -73,15 +73,8 @@ public final class Trainer implements AutoCloseable {
     double lossSum = 0;
     long tokens = 0;
     for (int micro = 0; micro < o.gradAccum(); micro++) {
-      Batch batch = data.train(dataRng, o.batchSize(), o.blockSize());
-      int[] rows = dist.rows(batch.batch());
-      int from = rows[0] * batch.block();
-      int to = rows[1] * batch.block();
-      int[] hostTargets = java.util.Arrays.copyOfRange(batch.targets(), from, to);
-      try (Tensor ids = be.fromInts(java.util.Arrays.copyOfRange(batch.ids(), from, to), rows[1] - rows[0],
-          batch.block());
-          Tensor targets = be.fromInts(hostTargets, rows[1] - rows[0], batch.block());
-          Gpt.Ctx ctx = model.forward(ids, targets, hostTargets, batch.ids().length)) {
+      try (Share share = new Share(data.train(dataRng, o.batchSize(), o.blockSize()))) {
+        Gpt.Ctx ctx = share.ctx;
         double loss = dist.sumOverData(be.readScalar(ctx.lossSum), step) / ctx.counted;
         if (!Double.isFinite(loss)) {
           throw new TrainingDivergedException("step " + step + ": the training loss is " + loss
@@ -123,18 +116,52 @@ public final class Trainer implements AutoCloseable {
     return Math.sqrt(dist.globalSquaredNorm(be.readScalar(normSliced), be.readScalar(normTotal), step));
   }
 
-  /** Mean loss over the fixed validation batches. */
+  /**
+   * Mean loss over the fixed validation batches. Under data parallelism each worker evaluates its
+   * rows of every batch and the per-batch means are summed over the workers once, at the end (every
+   * worker of a layout must call this at the same point).
+   */
   public double evaluate() {
     double sum = 0;
     for (int i = 0; i < o.evalBatches(); i++) {
-      Batch batch = data.validation(i, o.batchSize(), o.blockSize());
-      try (Tensor ids = be.fromInts(batch.ids(), batch.batch(), batch.block());
-          Tensor targets = be.fromInts(batch.targets(), batch.batch(), batch.block());
-          Gpt.Ctx ctx = model.forward(ids, targets, batch.targets(), batch.ids().length)) {
-        sum += be.readScalar(ctx.lossSum) / ctx.counted;
+      try (Share share = new Share(data.validation(i, o.batchSize(), o.blockSize()))) {
+        sum += be.readScalar(share.ctx.lossSum) / share.ctx.counted;
       }
     }
-    return sum / o.evalBatches();
+    return dist.sumOverData(sum, adam.steps()) / o.evalBatches();
+  }
+
+  /**
+   * This worker's rows of a global batch (its data-parallel share) on the device, and the forward
+   * pass over them; the loss is scaled by the global batch's token count.
+   */
+  private final class Share implements AutoCloseable {
+    final Tensor ids;
+    final Tensor targets;
+    final Gpt.Ctx ctx;
+
+    Share(Batch batch) {
+      int[] rows = dist.rows(batch.batch());
+      int from = rows[0] * batch.block();
+      int to = rows[1] * batch.block();
+      int[] hostTargets = java.util.Arrays.copyOfRange(batch.targets(), from, to);
+      ids = be.fromInts(java.util.Arrays.copyOfRange(batch.ids(), from, to), rows[1] - rows[0], batch.block());
+      targets = be.fromInts(hostTargets, rows[1] - rows[0], batch.block());
+      try {
+        ctx = model.forward(ids, targets, hostTargets, batch.ids().length);
+      } catch (RuntimeException | Error e) {
+        targets.close();
+        ids.close();
+        throw e;
+      }
+    }
+
+    @Override
+    public void close() {
+      try (ids; targets) {
+        ctx.close();
+      }
+    }
   }
 
   /** The baselines on the same validation batches as {@link #evaluate}, if the data knows them. */
