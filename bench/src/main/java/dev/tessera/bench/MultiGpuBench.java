@@ -90,7 +90,8 @@ final class MultiGpuBench implements Callable<Integer> {
     TrainRun.Result r = TrainRun.start(TrainConfigs.resolve(null, o), new LaunchRun.Options(dp * tp, false,
         "127.0.0.1", heap, 0, Duration.ofSeconds(600), Duration.ofSeconds(8), Duration.ofSeconds(180), null));
     return new double[] {r.tokensPerS(), r.wireBytesPerStep().getOrDefault("dp", 0.0) / 1e6,
-        r.wireBytesPerStep().getOrDefault("tp", 0.0) / 1e6, r.launch().waitSecondsPerStep() * 1e3};
+        r.wireBytesPerStep().getOrDefault("tp", 0.0) / 1e6, r.launch().waitSecondsPerStep() * 1e3,
+        r.launch().workerDeviceBytes() / 1e6};
   }
 
   @Override
@@ -112,8 +113,8 @@ final class MultiGpuBench implements Callable<Integer> {
     if (n > found.size()) {
       System.out.printf(Locale.ROOT, "note: %d workers on %d %s device(s): they share%n", n, found.size(), device);
     }
-    System.out.printf(Locale.ROOT, "%-16s %10s %12s %9s %10s %10s %9s%n", "layout", "tokens/s", "per device",
-        "scaling", "dp MB/st", "tp MB/st", "wait ms");
+    System.out.printf(Locale.ROOT, "%-16s %10s %12s %9s %10s %10s %9s %10s%n", "layout", "tokens/s", "per device",
+        "scaling", "dp MB/st", "tp MB/st", "wait ms", "device MB");
     double one = 0;
     List<Object[]> layouts = new ArrayList<>();
     for (int w = 1; w <= n; w *= 2) {
@@ -144,8 +145,9 @@ final class MultiGpuBench implements Callable<Integer> {
         }
         // The point of the large model: one worker's share may not fit. Record why, go on.
         System.out.printf(Locale.ROOT, "%-16s failed: %s%n", name, e.getMessage());
-        line.put(name + "_failed", e.getMessage().contains("out of device memory") ? "out_of_device_memory"
-            : e.getClass().getSimpleName());
+        String m = String.valueOf(e.getMessage());
+        line.put(name + "_failed", m.contains("does not fit") ? "refused_by_planner" : m.contains("out of device memory")
+            ? "out_of_device_memory" : e.getClass().getSimpleName());
         continue;
       }
       if (name.equals("dp1")) {
@@ -153,11 +155,11 @@ final class MultiGpuBench implements Callable<Integer> {
       }
       int workers = dp * tp;
       double scaling = one > 0 && !name.startsWith("big") ? r[0] / (workers * one) : Double.NaN;
-      System.out.printf(Locale.ROOT, "%-16s %10.0f %12.0f %9.3f %10.2f %10.2f %9.1f%n", name, r[0], r[0] / workers,
-          scaling, r[1], r[2], r[3]);
+      System.out.printf(Locale.ROOT, "%-16s %10.0f %12.0f %9.3f %10.2f %10.2f %9.1f %10.0f%n", name, r[0],
+          r[0] / workers, scaling, r[1], r[2], r[3], r[4]);
       line.put(name + "_tokens_per_s", r[0]).put(name + "_per_device", r[0] / workers)
           .put(name + "_scaling", scaling).put(name + "_dp_mb", r[1]).put(name + "_tp_mb", r[2])
-          .put(name + "_wait_ms", r[3]);
+          .put(name + "_wait_ms", r[3]).put(name + "_device_mb", r[4]);
     }
     line.emit();
     return 0;

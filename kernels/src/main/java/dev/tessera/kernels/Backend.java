@@ -19,6 +19,14 @@ public interface Backend extends AutoCloseable {
 
   DeviceKind kind();
 
+  /**
+   * The most device memory this backend's tensors have taken at once, in bytes (its arenas' peak
+   * use), or 0 where tensors live in the Java heap as ordinary arrays.
+   */
+  default long peakDeviceBytes() {
+    return 0;
+  }
+
   // ---- memory -------------------------------------------------------------------------------
 
   /** A new tensor of zeros. */

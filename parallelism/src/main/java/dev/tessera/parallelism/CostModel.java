@@ -1,10 +1,14 @@
 package dev.tessera.parallelism;
 
+import dev.tessera.kernels.Backends;
+import dev.tessera.kernels.opencl.OpenClBackend;
 import dev.tessera.model.GptConfig;
 
 /**
  * What a dp x tp layout costs one worker, per optimizer step: memory (parameters, gradients,
- * AdamW's two moments, the activations a micro-batch keeps for its backward) and time (the
+ * AdamW's two moments, the activations a micro-batch keeps for its backward, the attention scratch
+ * of the GPU kernels: the device arena; the heap, which holds the arena's host array and, while it
+ * grows by doubling, the old one beside the new) and time (the
  * matmul work at the machine's training rate, plus the bytes its collectives move at the
  * transport's bandwidth and latency). The planner ranks layouts by it; the report puts the
  * prediction beside what was measured. The figures are estimates, not bounds: the activation
@@ -25,26 +29,55 @@ public final class CostModel {
    * @param baseBytes what a worker JVM holds besides the model (classes, Hazelcast, buffers)
    * @param layerOverheadSeconds time per layer and step that does not shrink with the work (kernel
    *     launches, host reads), paid by every worker
+   * @param gpu the workers keep their tensors in GPU memory: one arena of at most
+   *     {@link #ARENA_LIMIT_BYTES}, and attention through batched matmuls with T x T scratch
    */
   public record Machine(double gflops, boolean shared, double bytesPerSecond, double latencySeconds, long baseBytes,
-      double layerOverheadSeconds) {
+      double layerOverheadSeconds, boolean gpu) {
     /** Defaults measured on the 2-core CI machine (pocl): docs/benchmarks.md. */
     public static Machine cpu(int cores) {
-      return new Machine(10.0 * cores, true, 0.3e9, 2e-3, 200L << 20, 30e-3);
+      return new Machine(10.0 * cores, true, 0.3e9, 2e-3, 200L << 20, 30e-3, false);
     }
 
     /** One GPU per worker (an H100 trained nanoGPT's GPU config at ~7.7 TFLOP/s of matmul work). */
     public static Machine gpuPerWorker() {
-      return new Machine(7_000, false, 0.3e9, 2e-3, 300L << 20, 1e-3);
+      return new Machine(7_000, false, 0.3e9, 2e-3, 300L << 20, 1e-3, true);
     }
   }
 
-  /** One worker's predicted share of a step. */
-  public record Cost(long parameters, long parameterBytes, long activationBytes, long totalBytes, double computeSeconds,
-      double commSeconds, double tpBytes, double dpBytes) {
+  /** The most one worker's float arena holds (Aparapi sizes a buffer in a 32-bit count of bytes). */
+  public static final long ARENA_LIMIT_BYTES = 4 * OpenClBackend.MAX_ARENA_ELEMENTS;
+  /** A backend's float arena to begin with; it doubles as tensors need more. */
+  static final long ARENA_START_BYTES = 4L * Backends.INITIAL_ARENA;
+
+  /**
+   * One worker's predicted share of a step.
+   *
+   * @param deviceBytes what the worker's float arena holds at its fullest (parameters, gradients,
+   *     moments, activations, scratch)
+   * @param arenaBytes the arena's size once it has grown to hold that (doubling from its start)
+   * @param totalBytes the worker JVM's heap: its base, the arena's host array (and the one it grew
+   *     from, while it is copied), the host copies of the gradients that data parallelism sums
+   */
+  public record Cost(long parameters, long parameterBytes, long activationBytes, long deviceBytes, long arenaBytes,
+      long totalBytes, double computeSeconds, double commSeconds, double tpBytes, double dpBytes) {
     public double stepSeconds() {
       return computeSeconds + commSeconds;
     }
+
+    /** Whether the arena can hold what the worker needs. */
+    public boolean fitsOneArena() {
+      return deviceBytes <= ARENA_LIMIT_BYTES;
+    }
+  }
+
+  /** The arena's size once it holds {@code need} bytes: doubled from its start, at most the limit. */
+  static long arenaBytes(long need) {
+    long a = ARENA_START_BYTES;
+    while (a < need && a < ARENA_LIMIT_BYTES) {
+      a = Math.min(ARENA_LIMIT_BYTES, 2 * a);
+    }
+    return Math.max(a, need);
   }
 
   private CostModel() {
@@ -101,7 +134,13 @@ public final class CostModel {
     double messages = (tp == 1 ? 0 : 4.0 * m.nLayer() * gradAccum * 2 * (tp - 1))
         + (dp == 1 ? 0 : 2.0 * (dp - 1) * Math.max(1, params * F32 / (4 << 20)));
     double comm = (tpBytes + dpBytes) / machine.bytesPerSecond() + messages * machine.latencySeconds();
-    long total = paramBytes + activationBytes + machine.baseBytes();
-    return new Cost(params, paramBytes, activationBytes, total, compute, comm, tpBytes, dpBytes);
+    // The GPU form of attention goes through T x T scores and their gradient for this worker's heads.
+    long scratch = machine.gpu() ? 2L * F32 * batch / dp * (m.nHead() / tp) * m.blockSize() * m.blockSize() : 0;
+    long device = paramBytes + activationBytes + scratch;
+    long arena = arenaBytes(device);
+    long growing = arena > ARENA_START_BYTES ? arena + Math.max(ARENA_START_BYTES, arena / 2) : arena;
+    long hostGrads = dp == 1 ? 0 : 2L * F32 * params; // read to the host, summed, written back
+    long total = machine.baseBytes() + growing + hostGrads;
+    return new Cost(params, paramBytes, activationBytes, device, arena, total, compute, comm, tpBytes, dpBytes);
   }
 }

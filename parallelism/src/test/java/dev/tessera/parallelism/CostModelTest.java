@@ -44,4 +44,42 @@ class CostModelTest {
     assertEquals(4.0 * one.parameters() * 2 * (2 - 1) / 2, dp2.dpBytes(), 1e-6, "a ring all-reduce of fp32 grads");
     assertTrue(CostModel.of(c, 2, 1, false, 64, 1, 0.125, m).dpBytes() * 32 == dp2.dpBytes(), "1-bit: 1/32");
   }
+
+  @Test
+  void theArenaDoublesFromItsStartAndTheHeapHoldsTheOldArrayBesideTheNewWhileItGrows() {
+    long start = CostModel.ARENA_START_BYTES;
+    assertEquals(start, CostModel.arenaBytes(1));
+    assertEquals(start, CostModel.arenaBytes(start));
+    assertEquals(4 * start, CostModel.arenaBytes(3 * start));
+    assertEquals(CostModel.ARENA_LIMIT_BYTES, CostModel.arenaBytes(CostModel.ARENA_LIMIT_BYTES - 1));
+    assertEquals(CostModel.ARENA_LIMIT_BYTES + 1, CostModel.arenaBytes(CostModel.ARENA_LIMIT_BYTES + 1),
+        "what cannot fit is reported as needed");
+    // nanoGPT's GPU config at batch 64: the arena grows past its start, the heap holds 1.5 arenas.
+    GptConfig g = new GptConfig(65, 256, 6, 6, 384, false, GptConfig.Norm.LAYERNORM, GptConfig.Mlp.GELU,
+        GptConfig.Positions.LEARNED, 0, 10000f);
+    CostModel.Machine m = CostModel.Machine.cpu(2);
+    CostModel.Cost one = CostModel.of(g, 1, 1, false, 64, 1, 4, m);
+    assertEquals(one.parameterBytes() + one.activationBytes(), one.deviceBytes(), "no attention scratch on a CPU");
+    assertTrue(one.arenaBytes() >= one.deviceBytes() && one.arenaBytes() < 2 * one.deviceBytes(), one.toString());
+    assertEquals(m.baseBytes() + one.arenaBytes() * 3 / 2, one.totalBytes(), one.toString());
+    CostModel.Cost dp2 = CostModel.of(g, 2, 1, false, 64, 1, 4, m);
+    assertTrue(dp2.totalBytes() - m.baseBytes() - dp2.arenaBytes() * 3 / 2 == 8 * dp2.parameters(),
+        "dp reads the gradients to the host and sums them there: " + dp2);
+  }
+
+  /**
+   * Measured on an H200 (docs/benchmarks.md#multigpu): the 12 x 768 model at batch 8 x 256 ran out of
+   * one worker's 2 GiB arena, and trained with tp=2. The model says the same.
+   */
+  @Test
+  void onGpusAModelTooBigForOneArenaFitsWithTensorParallelism() {
+    GptConfig big = new GptConfig(65, 256, 12, 16, 768, false, GptConfig.Norm.LAYERNORM, GptConfig.Mlp.GELU,
+        GptConfig.Positions.LEARNED, 0, 10000f);
+    CostModel.Machine gpu = CostModel.Machine.gpuPerWorker();
+    CostModel.Cost one = CostModel.of(big, 1, 1, false, 8, 1, 4, gpu);
+    CostModel.Cost tp2 = CostModel.of(big, 1, 2, false, 8, 1, 4, gpu);
+    assertTrue(!one.fitsOneArena(), "dp1: " + one);
+    assertTrue(tp2.fitsOneArena(), "tp2: " + tp2);
+    assertTrue(one.deviceBytes() > one.parameterBytes() + one.activationBytes(), "attention scratch on a GPU");
+  }
 }

@@ -64,7 +64,8 @@ public final class Control {
    * what it sent to its tp and dp groups, waitSeconds how long it waited for its peers' frames.
    */
   public record StepDone(int rank, int step, double loss, float lr, double gradNorm, long tokens, double seconds,
-      double valLoss, String checkpoint, long heapUsed, long tpBytes, long dpBytes, double waitSeconds) {
+      double valLoss, String checkpoint, long heapUsed, long deviceBytes, long tpBytes, long dpBytes,
+      double waitSeconds) {
   }
 
   /**
@@ -142,6 +143,7 @@ public final class Control {
         o.writeDouble(m.valLoss());
         o.writeString(m.checkpoint());
         o.writeVarLong(m.heapUsed(), true);
+        o.writeVarLong(m.deviceBytes(), true);
         o.writeVarLong(m.tpBytes(), true);
         o.writeVarLong(m.dpBytes(), true);
         o.writeDouble(m.waitSeconds());
@@ -151,7 +153,7 @@ public final class Control {
       public StepDone read(Kryo kryo, Input i, Class<? extends StepDone> t) {
         return new StepDone(i.readVarInt(true), i.readVarInt(true), i.readDouble(), i.readFloat(), i.readDouble(),
             i.readVarLong(true), i.readDouble(), i.readDouble(), i.readString(), i.readVarLong(true),
-            i.readVarLong(true), i.readVarLong(true), i.readDouble());
+            i.readVarLong(true), i.readVarLong(true), i.readVarLong(true), i.readDouble());
       }
     }, 203);
     k.register(Failed.class, new Serializer<Failed>() {

@@ -151,7 +151,7 @@ public final class WorkerMain implements Callable<Integer> {
           if (go.stop()) {
             Path ck = go.checkpoint() ? shard.checkpoint(run) : null;
             Control.send(t, coordinator, Control.DONE, step, new Control.StepDone(rank, step, Double.NaN, 0f,
-                Double.NaN, 0, 0, Double.NaN, ck == null ? "" : ck.toString(), heapUsed(), 0, 0, 0), send);
+                Double.NaN, 0, 0, Double.NaN, ck == null ? "" : ck.toString(), heapUsed(), shard.backend().peakDeviceBytes(), 0, 0, 0), send);
             LOG.info("rank {}: stopped after {} steps", rank, step);
             return 0;
           }
@@ -161,7 +161,8 @@ public final class WorkerMain implements Callable<Integer> {
           long[] wire = meter.next();
           Control.send(t, coordinator, Control.DONE, step, new Control.StepDone(rank, step, r.loss(), r.lr(),
               r.gradNorm(), r.tokens(), r.seconds(), o.valLoss(), o.checkpoint() == null ? ""
-                  : o.checkpoint().toString(), heapUsed(), wire[0], wire[1], wire[2] / 1e9), send);
+                  : o.checkpoint().toString(), heapUsed(), shard.backend().peakDeviceBytes(), wire[0], wire[1],
+                  wire[2] / 1e9), send);
         }
       }
     } catch (Faults.Injected e) {

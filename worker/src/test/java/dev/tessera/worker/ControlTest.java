@@ -18,7 +18,7 @@ class ControlTest {
       new Control.Ready(1, 4242, "OpenCL CPU", 105_472, 8, 1 << 28, new double[] {1.04, 1.73, 2.08}),
       new Control.Go(8, false, false),
       new Control.Go(9, true, true),
-      new Control.StepDone(0, 8, 1.9442, 1.5e-3f, 0.527, 4096, 0.11, Double.NaN, "", 200_000_000L, 0, 6_433_000,
+      new Control.StepDone(0, 8, 1.9442, 1.5e-3f, 0.527, 4096, 0.11, Double.NaN, "", 200_000_000L, 150_000_000L, 0, 6_433_000,
           0.012),
       new Control.Failed(1, Control.DIVERGED, "step 3: the training loss is NaN"));
 

@@ -2,6 +2,7 @@ package dev.tessera.coordinator.run;
 
 import dev.tessera.model.data.DataSource;
 import dev.tessera.model.train.Trainer;
+import dev.tessera.parallelism.CostModel;
 import dev.tessera.worker.Checkpoints;
 import dev.tessera.worker.Control;
 import dev.tessera.worker.Faults;
@@ -77,7 +78,7 @@ final class LaunchDriver {
           recover(attempt, e, rec);
         }
       }
-      LaunchRun.Stats stats = new LaunchRun.Stats(firstStep, List.copyOf(recoveries), wire.heap, stoppedAt,
+      LaunchRun.Stats stats = new LaunchRun.Stats(firstStep, List.copyOf(recoveries), wire.heap, wire.device, stoppedAt,
           wire.waitPerStep());
       LOG.info("wire per step (all workers): {}; waiting on peers {} ms per step and worker",
           RunRecorder.describeWire(wire.perStep()), String.format(Locale.ROOT, "%.1f", stats.waitSecondsPerStep() * 1e3));
@@ -179,10 +180,13 @@ final class LaunchDriver {
   private String report(LaunchRun.Stats s, RunRecorder rec) {
     StringBuilder md = new StringBuilder("## Cluster\n\n");
     md.append(plan.report()).append('\n');
-    md.append(String.format(Locale.ROOT, "Predicted for %s: %.1f ms per step, %s per worker. Measured: %.1f ms per "
-        + "step (mean over the recorded steps), largest worker heap in use %s; first step %.1f s after the launch.%n",
-        plan.chosen().name(), plan.chosen().cost().stepSeconds() * 1e3, Planner.size(plan.chosen().cost()
-            .totalBytes()), rec.secondsPerStep() * 1e3, Planner.size(s.workerHeapBytes()), s.firstStepSeconds()));
+    CostModel.Cost c = plan.chosen().cost();
+    md.append(String.format(Locale.ROOT, "Predicted for %s: %.1f ms per step, a heap of %s and %s of device tensors per "
+        + "worker. Measured: %.1f ms per step (mean over the recorded steps), largest worker heap in use %s, largest "
+        + "device use %s; first step %.1f s after the launch.%n", plan.chosen().name(), c.stepSeconds() * 1e3,
+        Planner.size(c.totalBytes()), Planner.size(c.deviceBytes()), rec.secondsPerStep() * 1e3,
+        Planner.size(s.workerHeapBytes()), s.workerDeviceBytes() > 0 ? Planner.size(s.workerDeviceBytes())
+            : "(tensors in the heap)", s.firstStepSeconds()));
     md.append(String.format(Locale.ROOT, "%nOn the wire per step (all workers): %s; each worker waited %.1f ms per "
         + "step for its peers' frames.%n", RunRecorder.describeWire(wire.perStep()), s.waitSecondsPerStep() * 1e3));
     if (s.stoppedAt() >= 0) {
@@ -205,6 +209,7 @@ final class LaunchDriver {
     private long dp;
     private double wait;
     private long heap;
+    private long device;
 
     void add(List<Control.StepDone> reports) {
       steps++;
@@ -213,6 +218,7 @@ final class LaunchDriver {
         dp += d.dpBytes();
         wait += d.waitSeconds() / reports.size();
         heap = Math.max(heap, d.heapUsed());
+        device = Math.max(device, d.deviceBytes());
       }
     }
 

@@ -112,11 +112,12 @@ public final class LaunchRun {
    * What a launch measured.
    *
    * @param firstStepSeconds from the launch to the first step done (JVM start, join, build, one step)
+   * @param workerDeviceBytes the most device memory a worker's tensors took (0 where they live in the heap)
    * @param stoppedAt the step a stop request ended the run at, or -1 if it ran to the end
    * @param waitSecondsPerStep how long a worker waited for its peers' frames per step, on average
    */
-  public record Stats(double firstStepSeconds, List<Recovery> recoveries, long workerHeapBytes, int stoppedAt,
-      double waitSecondsPerStep) {
+  public record Stats(double firstStepSeconds, List<Recovery> recoveries, long workerHeapBytes,
+      long workerDeviceBytes, int stoppedAt, double waitSecondsPerStep) {
   }
 
   private LaunchRun() {
@@ -131,9 +132,10 @@ public final class LaunchRun {
     boolean gpu = "gpu".equals(cfg.device());
     CostModel.Machine machine = gpu ? CostModel.Machine.gpuPerWorker()
         : CostModel.Machine.cpu(Runtime.getRuntime().availableProcessors());
-    // A GPU worker keeps the model in device memory, which the coordinator cannot see: not checked.
-    Planner.Plan p = Planner.plan(cfg, data.tokenizer().vocabSize(), workers, o.auto(),
-        gpu ? 0 : o.heapBytes(workers), machine);
+    // Every worker's heap holds its arena's host array (a GPU worker's too); a GPU worker's one arena
+    // is also bounded by Aparapi, whatever memory the GPU has (checked by the planner).
+    Planner.Plan p = Planner.plan(cfg, data.tokenizer().vocabSize(), workers, o.auto(), o.heapBytes(workers),
+        machine);
     p.reasoning().forEach(LOG::info);
     return p;
   }

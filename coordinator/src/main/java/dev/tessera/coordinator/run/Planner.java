@@ -14,7 +14,7 @@ import java.util.Map;
  * Chooses or checks the layout of a launch: every dp x tp that uses the workers is a candidate; one
  * the model does not allow (tp must divide the heads, the width and the MLP width; dp the batch) is
  * out with the reason, and one whose predicted memory per worker ({@link CostModel}) exceeds a
- * worker's budget does not fit. With {@code auto} the fastest predicted candidate that fits is
+ * worker's heap, or on GPUs the one device arena a worker has (Aparapi's 2 GiB), does not fit. With {@code auto} the fastest predicted candidate that fits is
  * chosen; otherwise the requested layout must fit, and the error names the ones that would.
  */
 final class Planner {
@@ -58,6 +58,10 @@ final class Planner {
       }
       CostModel.Cost c = CostModel.of(gpt, dp, tp, cfg.sequenceParallel() && tp > 1, cfg.batchSize(), cfg.gradAccum(),
           wireBytes, m);
+      if (out == null && m.gpu() && !c.fitsOneArena()) {
+        out = String.format(Locale.ROOT, "needs %s of device memory per worker, one worker's OpenCL arena holds at "
+            + "most %s", size(c.deviceBytes()), size(CostModel.ARENA_LIMIT_BYTES));
+      }
       if (out == null && budgetBytes > 0 && c.totalBytes() > budgetBytes) {
         out = String.format(Locale.ROOT, "needs %s per worker, a worker has %s", size(c.totalBytes()),
             size(budgetBytes));
@@ -70,7 +74,9 @@ final class Planner {
           .min((a, b) -> Double.compare(a.cost().stepSeconds(), b.cost().stepSeconds())).orElse(null);
       if (chosen == null) {
         throw new IllegalArgumentException("no layout of " + workers + " workers fits this model: " + reasons(all)
-            + "; give the workers more memory (--worker-heap), use more workers, or a smaller batch");
+            + (m.gpu() ? "; use more workers (a GPU may hold several: worker r opens GPU r mod the GPUs), a larger "
+                + "--tp or a smaller batch" : "; give the workers more memory (--worker-heap), use more workers, "
+                + "or a smaller batch"));
       }
     } else {
       chosen = all.stream().filter(c -> c.dp() == cfg.dp() && c.tp() == cfg.tp()).findFirst().orElseThrow(() ->
@@ -89,11 +95,11 @@ final class Planner {
         CostModel.parameters(gpt), cfg.batchSize(), cfg.blockSize(), budgetBytes > 0 ? size(budgetBytes)
             : "memory not checked", m.gflops(), m.shared() ? " shared by the workers" : " per worker",
         m.bytesPerSecond() / 1e9));
-    lines.add(String.format(Locale.ROOT, "  %-10s %12s %11s %9s %9s  %s", "layout", "memory/wkr", "compute ms",
-        "comm ms", "step ms", "verdict"));
+    lines.add(String.format(Locale.ROOT, "  %-10s %12s %12s %11s %9s %9s  %s", "layout", "heap/wkr", "device/wkr",
+        "compute ms", "comm ms", "step ms", "verdict"));
     for (Candidate c : all) {
-      lines.add(String.format(Locale.ROOT, "  %-10s %12s %11.1f %9.1f %9.1f  %s", c.name(), size(c.cost()
-          .totalBytes()), c.cost().computeSeconds() * 1e3, c.cost().commSeconds() * 1e3, c.cost().stepSeconds() * 1e3,
+      lines.add(String.format(Locale.ROOT, "  %-10s %12s %12s %11.1f %9.1f %9.1f  %s", c.name(), size(c.cost()
+          .totalBytes()), size(c.cost().deviceBytes()), c.cost().computeSeconds() * 1e3, c.cost().commSeconds() * 1e3, c.cost().stepSeconds() * 1e3,
           c == chosen ? (auto ? "chosen: the fastest that fits" : "requested, fits") : c.out() == null ? "fits"
               : "out: " + c.out()));
     }
@@ -114,10 +120,11 @@ final class Planner {
   private static String report(List<Candidate> all, Candidate chosen, boolean auto) {
     StringBuilder md = new StringBuilder((auto ? "Layout chosen by the planner (--auto)" : "Layout checked by the "
         + "planner") + ": **" + chosen.name() + "**. Predicted per worker and step:\n\n"
-        + "| layout | memory/worker | compute ms | comm ms | step ms | verdict |\n|---|---|---|---|---|---|\n");
+        + "| layout | heap/worker | device/worker | compute ms | comm ms | step ms | verdict |\n"
+        + "|---|---|---|---|---|---|---|\n");
     for (Candidate c : all) {
-      md.append(String.format(Locale.ROOT, "| %s | %s | %.1f | %.1f | %.1f | %s |%n", c.name(),
-          size(c.cost().totalBytes()), c.cost().computeSeconds() * 1e3, c.cost().commSeconds() * 1e3,
+      md.append(String.format(Locale.ROOT, "| %s | %s | %s | %.1f | %.1f | %.1f | %s |%n", c.name(),
+          size(c.cost().totalBytes()), size(c.cost().deviceBytes()), c.cost().computeSeconds() * 1e3, c.cost().commSeconds() * 1e3,
           c.cost().stepSeconds() * 1e3, c == chosen ? "chosen" : c.out() == null ? "fits" : c.out().replace('|', '/')));
     }
     return md.toString();

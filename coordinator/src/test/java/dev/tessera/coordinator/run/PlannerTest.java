@@ -59,4 +59,29 @@ class PlannerTest {
         () -> Planner.plan(config(1, 1, 4), 8, 2, true, 1 << 20, CPU));
     assertTrue(none.getMessage().startsWith("no layout of 2 workers fits this model"), none.getMessage());
   }
+
+  /**
+   * On GPUs one worker's tensors live in one arena of at most 2 GiB, whatever the GPU holds: the
+   * 12 x 768 model at batch 8 x 256 (which ran out of it on an H200) is refused on one worker up front,
+   * and fits tensor-parallel over two (as it trained there).
+   */
+  @Test
+  void onGpusAModelTooBigForOneWorkersArenaIsRefusedAndFitsTensorParallel() {
+    Map<String, Object> o = new HashMap<>();
+    o.put("n-layer", 12);
+    o.put("n-head", 16);
+    o.put("n-embd", 768);
+    o.put("block-size", 256);
+    o.put("batch-size", 8);
+    o.put("device", "gpu");
+    TrainConfig big = TrainConfigs.resolve(null, o);
+    CostModel.Machine gpu = CostModel.Machine.gpuPerWorker();
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> Planner.plan(big, 65, 1, false, 64L << 30, gpu));
+    assertTrue(e.getMessage().contains("of device memory per worker, one worker's OpenCL arena holds at most 2.00 GB"),
+        e.getMessage());
+    Planner.Plan p = Planner.plan(TrainConfigs.with(big, Map.of("tp", 2)), 65, 2, false, 64L << 30, gpu);
+    assertTrue(p.chosen().cost().fitsOneArena(), p.reasoning().toString());
+    assertTrue(p.reasoning().stream().anyMatch(l -> l.contains("device/wkr")), p.reasoning().toString());
+  }
 }

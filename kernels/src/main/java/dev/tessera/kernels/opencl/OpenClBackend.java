@@ -61,8 +61,11 @@ public final class OpenClBackend extends BackendBase {
    */
   static final Object APARAPI = new Object();
 
-  /** Elements an arena may hold: its size in bytes must fit Aparapi's 32-bit byte count. */
-  static final long MAX_ARENA_ELEMENTS = (1L << 29) - 64;
+  /**
+   * Elements an arena may hold: its size in bytes must fit Aparapi's 32-bit byte count. This bounds
+   * the device memory of one worker (one backend) at 2 GiB of floats, whatever the GPU has.
+   */
+  public static final long MAX_ARENA_ELEMENTS = (1L << 29) - 64;
 
   private final OpenCLDevice device;
   private final LinkedHashSet<Device> pinned;
@@ -201,6 +204,11 @@ public final class OpenClBackend extends BackendBase {
 
   public long launches() {
     return launches;
+  }
+
+  @Override
+  public long peakDeviceBytes() {
+    return 4 * (floats.peak() + ints.peak());
   }
 
   /** Floats in use in the device arena, and its capacity. */
