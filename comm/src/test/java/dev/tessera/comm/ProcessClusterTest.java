@@ -20,6 +20,13 @@ class ProcessClusterTest {
   private static final String OPENS = "--add-opens java.base/java.lang=ALL-UNNAMED --add-opens java.base/java.nio=ALL-UNNAMED "
       + "--add-opens java.base/sun.nio.ch=ALL-UNNAMED --add-exports java.base/jdk.internal.ref=ALL-UNNAMED";
 
+  /** Whether the worker printed this line (its list grows on a reader thread: read it under its lock). */
+  private static boolean saw(Worker w, String line) {
+    synchronized (w.seen()) {
+      return w.seen().contains(line);
+    }
+  }
+
   private record Worker(Process process, CompletableFuture<List<String>> lines, List<String> seen) {
   }
 
@@ -100,7 +107,7 @@ class ProcessClusterTest {
       long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
       for (int r = 0; r < n; r++) {
         int rank = r;
-        while (ws.get(r).seen().stream().noneMatch(l -> l.equals("READY " + rank))) {
+        while (!saw(ws.get(r), "READY " + rank)) {
           assertTrue(System.nanoTime() < deadline, "rank " + r + " never got ready:\n" + tail(ws.get(r).seen()));
           Thread.sleep(50);
         }

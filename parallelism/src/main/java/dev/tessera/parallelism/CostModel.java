@@ -132,7 +132,7 @@ public final class CostModel {
     double tpBytes = tp == 1 ? 0 : 4.0 * m.nLayer() * tokens * c * F32 * 2.0 * (tp - 1) / tp * gradAccum;
     double dpBytes = dp == 1 ? 0 : params * dpBytesPerFloat * 2.0 * (dp - 1) / dp;
     double messages = (tp == 1 ? 0 : 4.0 * m.nLayer() * gradAccum * 2 * (tp - 1))
-        + (dp == 1 ? 0 : 2.0 * (dp - 1) * Math.max(1, params * F32 / (4 << 20)));
+        + (dp == 1 ? 0 : 2.0 * (dp - 1) * Math.max(1, params / dev.tessera.comm.Group.CHUNK_FLOATS));
     double comm = (tpBytes + dpBytes) / machine.bytesPerSecond() + messages * machine.latencySeconds();
     // The GPU form of attention goes through T x T scores and their gradient for this worker's heads.
     long scratch = machine.gpu() ? 2L * F32 * batch / dp * (m.nHead() / tp) * m.blockSize() * m.blockSize() : 0;
