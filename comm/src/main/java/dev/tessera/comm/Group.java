@@ -69,6 +69,11 @@ public final class Group {
     return ranks.length;
   }
 
+  /** How long each of this group's waits may take. */
+  public Duration timeout() {
+    return timeout;
+  }
+
   /** This rank's position in the group. */
   public int index() {
     return index;

@@ -1,13 +1,24 @@
 package dev.tessera.parallelism;
 
 import dev.tessera.comm.Codec;
+import dev.tessera.comm.CommException;
 import dev.tessera.comm.ErrorFeedback;
 import dev.tessera.comm.Group;
 import dev.tessera.kernels.Backend;
 import dev.tessera.kernels.Tensor;
+import dev.tessera.model.Param;
 import dev.tessera.model.Params;
 import dev.tessera.model.optim.AdamW;
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Future;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 /**
  * Data parallelism over one dp group: every member trains on its own part of the global batch with
@@ -15,7 +26,11 @@ import java.util.List;
  * step equals one worker's on the whole batch. Optionally compressed: a codec with error feedback,
  * after {@code exactSteps} exact steps, on the gradients ({@link Compress#GRADS}) or, as 1-bit Adam
  * does, on AdamW's momentum with the variance frozen at the end of the exact warm-up
- * ({@link Compress#MOMENTUM}). Everything travels as one flat vector, segment by segment.
+ * ({@link Compress#MOMENTUM}). Exact sums overlap the backward: each block's gradients, once
+ * complete, are read to the host and summed on a communication thread while the blocks below
+ * still run ({@link #gradientsReady}); the rest follow at the end ({@link #allReduceGrads}).
+ * Compressed sums travel as one flat vector, segment by segment (the error feedback is kept per
+ * position of that vector).
  */
 public final class DataParallel {
   /** What a lossy codec compresses. */
@@ -38,6 +53,20 @@ public final class DataParallel {
   private final ErrorFeedback feedback = new ErrorFeedback();
   /** 1-bit Adam: sqrt(v) + eps of the variance frozen after the warm-up (0 where v is 0), once computed. */
   private float[] denominators;
+  /** Gradients being summed on the communication thread, in the order every member started them. */
+  private final List<Bucket> inFlight = new ArrayList<>();
+  private final Set<Param> started = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
+  /** One daemon thread, started on demand and ended when idle; one thread keeps every member's order. */
+  private final ThreadPoolExecutor comm = new ThreadPoolExecutor(0, 1, 30, TimeUnit.SECONDS,
+      new LinkedBlockingQueue<>(), r -> {
+        Thread t = new Thread(r, "tessera-dp-allreduce");
+        t.setDaemon(true);
+        return t;
+      });
+
+  /** Some parameters' gradients (on the device) and their sum over the group (on the host), to come. */
+  private record Bucket(List<Tensor> grads, Future<float[]> sum) {
+  }
 
   /** Uncompressed (fp32) data parallelism. */
   public DataParallel(Group group) {
@@ -87,21 +116,77 @@ public final class DataParallel {
   }
 
   /**
-   * Sums every parameter gradient over the group, in place (one flat buffer, segment by segment);
-   * in the compressed-momentum stage it leaves them local.
+   * These parameters' gradients are complete for this step: an exact sum starts now, on the
+   * communication thread (every member hands over the same parameters in the same order). Nothing
+   * happens for a lossy codec or alone.
+   */
+  public void gradientsReady(List<Param> ready, long step) {
+    if (group.size() == 1 || lossy(step) || ready.isEmpty()) {
+      return;
+    }
+    start(ready.stream().map(Param::grad).toList(), step);
+    started.addAll(ready);
+  }
+
+  private void start(List<Tensor> grads, long step) {
+    float[] flat = HostFlat.read(grads.get(0).backend(), grads); // on this thread: backends are not thread-safe
+    inFlight.add(new Bucket(grads, comm.submit(() -> {
+      group.allReduce(flat, step);
+      return flat;
+    })));
+  }
+
+  /**
+   * Sums every parameter gradient over the group, in place: those {@link #gradientsReady} started,
+   * and the rest now (exact sums); or one flat buffer, segment by segment, through a lossy codec. In
+   * the compressed-momentum stage it leaves them local.
    */
   public void allReduceGrads(Params params, long step) {
     if (group.size() == 1 || momentumStage(step)) {
       return;
     }
+    if (!lossy(step)) {
+      List<Tensor> rest = params.all().stream().filter(p -> !started.contains(p)).map(Param::grad).toList();
+      if (!rest.isEmpty()) {
+        start(rest, step);
+      }
+      try {
+        for (Bucket b : inFlight) {
+          HostFlat.write(params.backend(), b.grads(), finished(b, step));
+        }
+      } finally {
+        inFlight.clear();
+        started.clear();
+      }
+      return;
+    }
     List<Tensor> grads = params.segments().stream().map(Params.Segment::grads).toList();
     float[] flat = HostFlat.read(params.backend(), grads);
-    if (!lossy(step)) {
-      group.allReduce(flat, step);
-    } else {
-      group.allReduceCompressed(flat, "grads", codec, feedback, step);
-    }
+    group.allReduceCompressed(flat, "grads", codec, feedback, step);
     HostFlat.write(params.backend(), grads, flat);
+  }
+
+  /**
+   * A bucket's sum, once the communication thread has it: its own collective's waits each have the
+   * group's timeout, this one covers the buckets queued before it as well.
+   */
+  private float[] finished(Bucket b, long step) {
+    long waitNanos = group.timeout().toNanos() * (inFlight.size() + 1);
+    try {
+      return b.sum().get(waitNanos, TimeUnit.NANOSECONDS);
+    } catch (TimeoutException e) {
+      b.sum().cancel(true);
+      throw new CommException.Timeout("step " + step + ": the gradient all-reduce over dp group " + group.index()
+          + " did not finish within " + TimeUnit.NANOSECONDS.toSeconds(waitNanos) + " s");
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new CommException("interrupted waiting for the gradient all-reduce of step " + step, e);
+    } catch (ExecutionException e) {
+      if (e.getCause() instanceof RuntimeException r) {
+        throw r; // PeerLost, Timeout, BadFrame: as if summed on this thread
+      }
+      throw new CommException("the gradient all-reduce of step " + step + " failed", e.getCause());
+    }
   }
 
   /**

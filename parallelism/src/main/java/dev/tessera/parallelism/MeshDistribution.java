@@ -38,6 +38,13 @@ public final class MeshDistribution implements Distribution {
   }
 
   @Override
+  public void gradientsReady(java.util.List<dev.tessera.model.Param> ready, long step) {
+    if (dp != null) {
+      dp.gradientsReady(ready, step);
+    }
+  }
+
+  @Override
   public void reduceGradients(Params params, long step) {
     if (dp != null) {
       dp.allReduceGrads(params, step);

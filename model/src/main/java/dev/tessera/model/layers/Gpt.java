@@ -54,7 +54,28 @@ public final class Gpt {
     }
     normF = new Norm(params, "norm_f", cfg.nEmbd(), cfg.norm(), cfg.bias());
     params.pack();
+    java.util.Set<String> perToken = new java.util.HashSet<>();
+    params.perToken().forEach(p -> perToken.add(p.name()));
+    for (int i = 0; i < cfg.nLayer(); i++) {
+      String prefix = "h." + i + ".";
+      blockParams.add(params.all().stream().filter(p -> p.name().startsWith(prefix) && !perToken.contains(p.name()))
+          .toList());
+    }
   }
+
+  /**
+   * Told during a backward pass which parameters' gradients are complete: each block's (less those
+   * summed per token at the end, {@link Params#perToken}) as soon as the block is done, so that a
+   * data-parallel worker can sum them while the blocks below still run.
+   */
+  public interface GradientsReady {
+    GradientsReady NONE = ready -> { };
+
+    void ready(List<Param> params);
+  }
+
+  /** Per block, the parameters whose gradients are complete once the block's backward is done. */
+  private final List<List<Param>> blockParams = new ArrayList<>();
 
   public GptConfig config() {
     return cfg;
@@ -208,6 +229,11 @@ public final class Gpt {
    * parameter gradients accumulate.
    */
   public void backward(Ctx c, float lossScale) {
+    backward(c, lossScale, GradientsReady.NONE);
+  }
+
+  /** {@link #backward(Ctx, float)}, telling {@code ready} of each block's finished gradients. */
+  public void backward(Ctx c, float lossScale, GradientsReady ready) {
     int b = c.ids.shape().dim(0);
     int t = c.ids.shape().dim(1);
     try (Tensor dLogits = be.zeros(b, t, shard)) {
@@ -231,6 +257,7 @@ public final class Gpt {
         Tensor prev = dx;
         dx = blocks.get(i).backward(c.blocks.get(i), prev);
         prev.close();
+        ready.ready(blockParams.get(i));
       }
       if (wpe != null) {
         be.embeddingBackward(wpe.grad(), dx, c.positions);

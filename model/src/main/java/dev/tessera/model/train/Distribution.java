@@ -22,7 +22,17 @@ public interface Distribution {
     return x;
   }
 
-  /** After every micro-batch's backward: the gradients summed over the data-parallel workers. */
+  /**
+   * During the last micro-batch's backward: these parameters' gradients are complete (a block's,
+   * see {@link dev.tessera.model.layers.Gpt.GradientsReady}); a layout may start summing them.
+   */
+  default void gradientsReady(java.util.List<dev.tessera.model.Param> params, long step) {
+  }
+
+  /**
+   * After the last micro-batch's backward: the gradients summed over the data-parallel workers
+   * (those {@link #gradientsReady} handed over, and the rest).
+   */
   default void reduceGradients(Params params, long step) {
   }
 

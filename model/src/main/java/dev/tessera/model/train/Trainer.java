@@ -82,7 +82,9 @@ public final class Trainer implements AutoCloseable {
         }
         lossSum += loss;
         tokens += ctx.counted;
-        model.backward(ctx, 1f / (ctx.counted * (float) o.gradAccum()));
+        boolean last = micro == o.gradAccum() - 1;
+        model.backward(ctx, 1f / (ctx.counted * (float) o.gradAccum()),
+            last ? ready -> dist.gradientsReady(ready, step) : Gpt.GradientsReady.NONE);
       }
     }
     dist.reduceGradients(model.params(), step);

@@ -1,0 +1,110 @@
+package dev.tessera.parallelism;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.tessera.comm.CommException;
+import dev.tessera.comm.Group;
+import dev.tessera.comm.LocalFabric;
+import dev.tessera.comm.Traffic;
+import dev.tessera.comm.Transport;
+import dev.tessera.kernels.reference.ReferenceBackend;
+import dev.tessera.model.Param;
+import dev.tessera.model.Params;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * Layout dp2 (ranks as threads): a block's gradients handed over with {@code gradientsReady} are on
+ * the wire before {@code allReduceGrads} is called, and the end result is every gradient summed
+ * exactly, the ones handed over and the rest alike; a peer that never sums fails the wait, naming it.
+ */
+class DataParallelOverlapTest {
+  private static final int GROUP = 7;
+
+  /** Three parameters with gradients that depend on the rank: "a" and "b" a block's, "c" the rest. */
+  private static Params params(ReferenceBackend be, int rank) {
+    Params p = new Params(be, 1);
+    int k = 0;
+    for (String name : new String[] {"h.0.a", "h.0.b", "c"}) {
+      Param q = p.normal(name, 0.02f, 3, 5);
+      float[] g = new float[15];
+      for (int i = 0; i < g.length; i++) {
+        g[i] = (rank + 1) * 0.25f * (i + 1) + k;
+      }
+      be.write(q.grad(), g);
+      k += 100;
+    }
+    return p;
+  }
+
+  private static long dpBytesSent(Transport t) {
+    Traffic.Counts c = t.traffic().snapshot().get(GROUP);
+    return c == null ? 0 : c.bytesSent();
+  }
+
+  @Test
+  @Timeout(60)
+  void aBlocksGradientsAreSummedWhileTheBackwardGoesOnAndEveryGradientEndsSummed() throws Exception {
+    LocalFabric fabric = new LocalFabric(2);
+    ExecutorService ranks = Executors.newFixedThreadPool(2);
+    try {
+      List<Future<float[][]>> results = new ArrayList<>();
+      for (int r = 0; r < 2; r++) {
+        int rank = r;
+        results.add(ranks.submit(() -> {
+          Transport t = fabric.transport(rank);
+          DataParallel dp = new DataParallel(new Group(t, GROUP, new int[] {0, 1}, Duration.ofSeconds(20)));
+          try (ReferenceBackend be = new ReferenceBackend(); Params p = params(be, rank)) {
+            dp.gradientsReady(List.of(p.get("h.0.a"), p.get("h.0.b")), 3);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (dpBytesSent(t) == 0) { // the communication thread sends: this thread goes on
+              assertTrue(System.nanoTime() < deadline, "rank " + rank + ": nothing sent before allReduceGrads");
+              Thread.sleep(1);
+            }
+            dp.allReduceGrads(p, 3);
+            return new float[][] {be.read(p.get("h.0.a").grad()), be.read(p.get("h.0.b").grad()),
+                be.read(p.get("c").grad())};
+          }
+        }));
+      }
+      float[][] zero = results.get(0).get(30, TimeUnit.SECONDS);
+      float[][] one = results.get(1).get(30, TimeUnit.SECONDS);
+      for (int k = 0; k < 3; k++) {
+        float[] want = new float[15];
+        for (int i = 0; i < 15; i++) {
+          want[i] = (0.25f * (i + 1) + 100 * k) + (0.5f * (i + 1) + 100 * k);
+        }
+        assertArrayEquals(want, zero[k], "parameter " + k + " on rank 0");
+        assertArrayEquals(zero[k], one[k], "parameter " + k + ": the same bits on both ranks");
+      }
+    } finally {
+      ranks.shutdownNow();
+    }
+  }
+
+  @Test
+  @Timeout(60)
+  void aPeerThatNeverSumsFailsTheWaitWithinTheTimeout() {
+    LocalFabric fabric = new LocalFabric(2);
+    DataParallel dp = new DataParallel(new Group(fabric.transport(0), GROUP, new int[] {0, 1}, Duration.ofSeconds(1)));
+    try (ReferenceBackend be = new ReferenceBackend(); Params p = params(be, 0)) {
+      dp.gradientsReady(List.of(p.get("h.0.a")), 5);
+      long t0 = System.nanoTime();
+      CommException e = org.junit.jupiter.api.Assertions.assertThrows(CommException.class,
+          () -> dp.allReduceGrads(p, 5));
+      assertTrue((System.nanoTime() - t0) / 1e9 < 10, "failed within the group's timeouts");
+      assertTrue(e.getMessage().contains("rank 1"), e.getMessage());
+      assertEquals(0, fabric.transport(1).traffic().snapshot().getOrDefault(GROUP,
+          new Traffic.Counts(0, 0, 0, 0, 0)).bytesSent());
+    }
+  }
+}
