@@ -21,7 +21,8 @@ import picocli.CommandLine.Option;
  * {@code bench/run multigpu}: {@code tessera launch} with one worker process per GPU (worker r opens GPU
  * r mod their count), nanoGPT's GPU Tiny-Shakespeare shape: tokens/s, tokens/s per GPU and scaling
  * efficiency against one worker for dp over 1, 2, 4 ... GPUs; tp and dp x tp on all of them; fp32
- * against bf16 and 1-bit dp on all of them; the bytes and the wait on peers per step. With
+ * against bf16 and 1-bit dp on all of them, dp with its gradient sums after the backward instead of
+ * overlapping it; the bytes and the wait on peers per step. With
  * {@code --gpus} larger than the GPUs there are, workers share them (the rehearsal one GPU allows).
  */
 @Command(name = "multigpu", mixinStandardHelpOptions = true,
@@ -45,6 +46,10 @@ final class MultiGpuBench implements Callable<Integer> {
   @Option(names = "--batch-size", defaultValue = "32", description = "Global batch, sequences of 256 tokens "
       + "(default: ${DEFAULT-VALUE}).")
   int batch;
+
+  @Option(names = "--only", split = ",", description = "Run only these layouts, by name (dp1,dp2,dp2_serial,tp2,"
+      + "...); dp1 is the scaling's base.")
+  java.util.Set<String> only;
 
   @Option(names = "--worker-heap", defaultValue = "16g", description = "Each worker's heap (default: "
       + "${DEFAULT-VALUE}).")
@@ -80,7 +85,9 @@ final class MultiGpuBench implements Callable<Integer> {
     Path dir = out.resolve(name);
     Probes.deleteRun(dir);
     Map<String, Object> o = config(dir, dp, tp, name.startsWith("big"));
-    if (codec.equals("onebit")) {
+    if (codec.equals("serial")) { // exact, summed after the backward instead of block by block during it
+      o.put("dp-overlap", false);
+    } else if (codec.equals("onebit")) {
       o.put("dp-codec", "onebit");
       o.put("dp-compress", "momentum");
       o.put("dp-exact-steps", 10);
@@ -121,6 +128,7 @@ final class MultiGpuBench implements Callable<Integer> {
       layouts.add(new Object[] {"dp" + w, w, 1, "fp32"});
     }
     if (n >= 2) {
+      layouts.add(new Object[] {"dp" + n + "_serial", n, 1, "serial"});
       layouts.add(new Object[] {"tp2", 1, 2, "fp32"});
       if (n >= 4) {
         layouts.add(new Object[] {"dp" + n / 2 + "xtp2", n / 2, 2, "fp32"});
@@ -131,6 +139,9 @@ final class MultiGpuBench implements Callable<Integer> {
     if (big) {
       layouts.add(new Object[] {"big_dp1", 1, 1, "fp32"});
       layouts.add(new Object[] {"big_tp" + n, 1, n, "fp32"});
+    }
+    if (only != null) {
+      layouts.removeIf(l -> !only.contains((String) l[0]));
     }
     for (Object[] l : layouts) {
       String name = (String) l[0];

@@ -47,6 +47,13 @@ public final class CostModel {
 
   /** The most one worker's float arena holds (Aparapi sizes a buffer in a 32-bit count of bytes). */
   public static final long ARENA_LIMIT_BYTES = 4 * OpenClBackend.MAX_ARENA_ELEMENTS;
+  /**
+   * What the arena holds beyond the counted tensors: the temporaries of the op running at the peak
+   * (measured peaks were 3-6% above the count on an H200: docs/benchmarks.md#multigpu) and small
+   * fixed tensors (the int arena, norms' statistics: ~8 MB on a tiny model).
+   */
+  static final double TRANSIENT_FACTOR = 1.08;
+  static final long FIXED_DEVICE_BYTES = 8L << 20;
   /** A backend's float arena to begin with; it doubles as tensors need more. */
   static final long ARENA_START_BYTES = 4L * Backends.INITIAL_ARENA;
 
@@ -56,11 +63,16 @@ public final class CostModel {
    * @param deviceBytes what the worker's float arena holds at its fullest (parameters, gradients,
    *     moments, activations, scratch)
    * @param arenaBytes the arena's size once it has grown to hold that (doubling from its start)
-   * @param totalBytes the worker JVM's heap: its base, the arena's host array (and the one it grew
-   *     from, while it is copied), the host copies of the gradients that data parallelism sums
+   * @param totalBytes the worker JVM's heap in use: its base, the arena's host array (and the one it
+   *     grew from, garbage until collected), the host copies of the gradients that data parallelism sums
+   * @param heapNeededBytes the heap the worker needs: while the arena grows the old array is live and
+   *     the new one must find one free block of its own size (G1 does not move such arrays), so
+   *     twice the arena once it has grown (a 6 x 384 model whose arena grew to 1 GiB failed in a 2 GB
+   *     heap, and ran in 3 GB)
    */
   public record Cost(long parameters, long parameterBytes, long activationBytes, long deviceBytes, long arenaBytes,
-      long totalBytes, double computeSeconds, double commSeconds, double tpBytes, double dpBytes) {
+      long totalBytes, long heapNeededBytes, double computeSeconds, double commSeconds, double tpBytes,
+      double dpBytes) {
     public double stepSeconds() {
       return computeSeconds + commSeconds;
     }
@@ -136,11 +148,13 @@ public final class CostModel {
     double comm = (tpBytes + dpBytes) / machine.bytesPerSecond() + messages * machine.latencySeconds();
     // The GPU form of attention goes through T x T scores and their gradient for this worker's heads.
     long scratch = machine.gpu() ? 2L * F32 * batch / dp * (m.nHead() / tp) * m.blockSize() * m.blockSize() : 0;
-    long device = paramBytes + activationBytes + scratch;
+    long device = (long) (TRANSIENT_FACTOR * (paramBytes + activationBytes + scratch)) + FIXED_DEVICE_BYTES;
     long arena = arenaBytes(device);
     long growing = arena > ARENA_START_BYTES ? arena + Math.max(ARENA_START_BYTES, arena / 2) : arena;
     long hostGrads = dp == 1 ? 0 : 2L * F32 * params; // read to the host, summed, written back
     long total = machine.baseBytes() + growing + hostGrads;
-    return new Cost(params, paramBytes, activationBytes, device, arena, total, compute, comm, tpBytes, dpBytes);
+    long needed = machine.baseBytes() + (arena > ARENA_START_BYTES ? 2 * arena : arena) + hostGrads;
+    return new Cost(params, paramBytes, activationBytes, device, arena, total, needed, compute, comm, tpBytes,
+        dpBytes);
   }
 }

@@ -50,6 +50,7 @@ public final class DataParallel {
   private final Codec codec;
   private final int exactSteps;
   private final Compress compress;
+  private final boolean overlap;
   private final ErrorFeedback feedback = new ErrorFeedback();
   /** 1-bit Adam: sqrt(v) + eps of the variance frozen after the warm-up (0 where v is 0), once computed. */
   private float[] denominators;
@@ -83,6 +84,11 @@ public final class DataParallel {
    *     DGC do); {@link Compress#MOMENTUM} needs at least one, to set the variance it freezes
    */
   public DataParallel(Group group, Codec codec, int exactSteps, Compress compress) {
+    this(group, codec, exactSteps, compress, true);
+  }
+
+  /** @param overlap sum exact gradients block by block during the backward ({@link #gradientsReady}) */
+  public DataParallel(Group group, Codec codec, int exactSteps, Compress compress, boolean overlap) {
     if (compress == Compress.MOMENTUM && exactSteps < 1) {
       throw new IllegalArgumentException("compressed momentum (1-bit Adam) needs an exact warm-up of at least one step "
           + "to set the variance it freezes; got " + exactSteps + " exact steps");
@@ -91,6 +97,7 @@ public final class DataParallel {
     this.codec = codec;
     this.exactSteps = exactSteps;
     this.compress = compress;
+    this.overlap = overlap;
   }
 
   public int size() {
@@ -121,7 +128,7 @@ public final class DataParallel {
    * happens for a lossy codec or alone.
    */
   public void gradientsReady(List<Param> ready, long step) {
-    if (group.size() == 1 || lossy(step) || ready.isEmpty()) {
+    if (!overlap || group.size() == 1 || lossy(step) || ready.isEmpty()) {
       return;
     }
     start(ready.stream().map(Param::grad).toList(), step);

@@ -111,7 +111,8 @@ public final class Shard implements AutoCloseable {
       }
       if (mesh.dp() > 1) {
         dp = new DataParallel(group(transport, mesh, Axis.DP, rank), Codecs.byName(cfg.dpCodec()),
-            cfg.dpExactSteps(), DataParallel.Compress.valueOf(cfg.dpCompress().toUpperCase(Locale.ROOT)));
+            cfg.dpExactSteps(), DataParallel.Compress.valueOf(cfg.dpCompress().toUpperCase(Locale.ROOT)),
+            cfg.dpOverlap());
       }
     }
     // Worker r takes device r mod their count: one GPU each on a host with several.

@@ -181,9 +181,9 @@ final class LaunchDriver {
     StringBuilder md = new StringBuilder("## Cluster\n\n");
     md.append(plan.report()).append('\n');
     CostModel.Cost c = plan.chosen().cost();
-    md.append(String.format(Locale.ROOT, "Predicted for %s: %.1f ms per step, a heap of %s and %s of device tensors per "
-        + "worker. Measured: %.1f ms per step (mean over the recorded steps), largest worker heap in use %s, largest "
-        + "device use %s; first step %.1f s after the launch.%n", plan.chosen().name(), c.stepSeconds() * 1e3,
+    md.append(String.format(Locale.ROOT, "Predicted for %s: %.1f ms per step, a heap in use of %s and %s of device "
+        + "tensors per worker. Measured: %.1f ms per step (mean over the recorded steps), largest worker heap in use "
+        + "%s, largest device use %s; first step %.1f s after the launch.%n", plan.chosen().name(), c.stepSeconds() * 1e3,
         Planner.size(c.totalBytes()), Planner.size(c.deviceBytes()), rec.secondsPerStep() * 1e3,
         Planner.size(s.workerHeapBytes()), s.workerDeviceBytes() > 0 ? Planner.size(s.workerDeviceBytes())
             : "(tensors in the heap)", s.firstStepSeconds()));
