@@ -98,7 +98,24 @@ final class MultiGpuBench implements Callable<Integer> {
         "127.0.0.1", heap, 0, Duration.ofSeconds(600), Duration.ofSeconds(8), Duration.ofSeconds(180), null));
     return new double[] {r.tokensPerS(), r.wireBytesPerStep().getOrDefault("dp", 0.0) / 1e6,
         r.wireBytesPerStep().getOrDefault("tp", 0.0) / 1e6, r.launch().waitSecondsPerStep() * 1e3,
-        r.launch().workerDeviceBytes() / 1e6};
+        r.launch().workerDeviceBytes() / 1e6, steady(dir.resolve("metrics.csv"))};
+  }
+
+  /**
+   * The median tokens/s of the second half of the steps (metrics.csv: one row a step, tokens/s last):
+   * past the first steps' kernel compilation and arena growth, which the mean over all steps includes.
+   */
+  static double steady(Path metrics) throws java.io.IOException {
+    List<String> rows = Files.readAllLines(metrics);
+    List<double[]> steps = new ArrayList<>();
+    for (String row : rows.subList(1, rows.size())) {
+      String[] f = row.split(",");
+      steps.add(new double[] {Double.parseDouble(f[0]), Double.parseDouble(f[f.length - 1])});
+    }
+    double last = steps.isEmpty() ? 0 : steps.get(steps.size() - 1)[0];
+    double[] late = steps.stream().filter(x -> x[0] >= last / 2).mapToDouble(x -> x[1]).sorted().toArray();
+    return late.length == 0 ? Double.NaN : late.length % 2 == 1 ? late[late.length / 2]
+        : (late[late.length / 2 - 1] + late[late.length / 2]) / 2;
   }
 
   @Override
@@ -120,9 +137,10 @@ final class MultiGpuBench implements Callable<Integer> {
     if (n > found.size()) {
       System.out.printf(Locale.ROOT, "note: %d workers on %d %s device(s): they share%n", n, found.size(), device);
     }
-    System.out.printf(Locale.ROOT, "%-16s %10s %12s %9s %10s %10s %9s %10s%n", "layout", "tokens/s", "per device",
-        "scaling", "dp MB/st", "tp MB/st", "wait ms", "device MB");
+    System.out.printf(Locale.ROOT, "%-16s %10s %12s %9s %10s %9s %10s %10s %9s %10s%n", "layout", "tokens/s",
+        "per device", "scaling", "steady", "scaling", "dp MB/st", "tp MB/st", "wait ms", "device MB");
     double one = 0;
+    double oneSteady = 0;
     List<Object[]> layouts = new ArrayList<>();
     for (int w = 1; w <= n; w *= 2) {
       layouts.add(new Object[] {"dp" + w, w, 1, "fp32"});
@@ -163,13 +181,16 @@ final class MultiGpuBench implements Callable<Integer> {
       }
       if (name.equals("dp1")) {
         one = r[0];
+        oneSteady = r[5];
       }
       int workers = dp * tp;
       double scaling = one > 0 && !name.startsWith("big") ? r[0] / (workers * one) : Double.NaN;
-      System.out.printf(Locale.ROOT, "%-16s %10.0f %12.0f %9.3f %10.2f %10.2f %9.1f %10.0f%n", name, r[0],
-          r[0] / workers, scaling, r[1], r[2], r[3], r[4]);
+      double steadyScaling = oneSteady > 0 && !name.startsWith("big") ? r[5] / (workers * oneSteady) : Double.NaN;
+      System.out.printf(Locale.ROOT, "%-16s %10.0f %12.0f %9.3f %10.0f %9.3f %10.2f %10.2f %9.1f %10.0f%n", name,
+          r[0], r[0] / workers, scaling, r[5], steadyScaling, r[1], r[2], r[3], r[4]);
       line.put(name + "_tokens_per_s", r[0]).put(name + "_per_device", r[0] / workers)
-          .put(name + "_scaling", scaling).put(name + "_dp_mb", r[1]).put(name + "_tp_mb", r[2])
+          .put(name + "_scaling", scaling).put(name + "_steady_tokens_per_s", r[5])
+          .put(name + "_steady_scaling", steadyScaling).put(name + "_dp_mb", r[1]).put(name + "_tp_mb", r[2])
           .put(name + "_wait_ms", r[3]).put(name + "_device_mb", r[4]);
     }
     line.emit();
