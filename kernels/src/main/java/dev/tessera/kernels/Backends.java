@@ -76,10 +76,9 @@ public final class Backends {
       return Optional.empty();
     }
     int i = Math.floorMod(index, all.size());
-    if (all.size() > 1) {
-      LOG.info("OpenCL {} {} of {}", type, i, all.size());
-    }
-    return Optional.of(new OpenClBackend(all.get(i), kind, INITIAL_ARENA));
+    OpenClBackend b = new OpenClBackend(all.get(i), kind, INITIAL_ARENA);
+    b.position(i, all.size());
+    return Optional.of(b);
   }
 
   private static DeviceUnavailableException missing(String id, String what) {

@@ -79,4 +79,42 @@ class LaunchLayoutTest {
           + " against a largest value of " + scale);
     }
   }
+
+  /**
+   * pocl made to show two CPU devices (POCL_DEVICES="pthread pthread") stands in for a host with two
+   * GPUs: a dp2 launch puts worker r on device r, says so for each rank, and still trains like one
+   * worker.
+   */
+  @Test
+  void eachWorkerOpensItsOwnDeviceWhenThereAreSeveral() throws Exception {
+    LauncherTest.requireOpenClCpu();
+    Path one = tmp.resolve("one-device");
+    Map<String, Object> o = config(one, 1, 1);
+    o.put("steps", 4);
+    o.put("eval-every", 2);
+    TrainRun.start(TrainConfigs.resolve(null, o));
+    Path two = tmp.resolve("two-devices");
+    Path log = tmp.resolve("two-devices.log");
+    ProcessBuilder pb = new ProcessBuilder(LauncherTest.ROOT.resolve("tessera").toString(), "launch", "--workers", "2",
+        "--dp", "2", "--device", "cpu", "--steps", "4", "--n-layer", "2", "--n-embd", "32", "--n-head", "4",
+        "--batch-size", "8", "--eval-every", "2", "--eval-batches", "2", "--worker-heap", "384m", "--out",
+        two.toString()).directory(LauncherTest.ROOT.toFile()).redirectErrorStream(true).redirectOutput(log.toFile());
+    pb.environment().put("POCL_DEVICES", "pthread pthread");
+    Process p = pb.start();
+    if (!p.waitFor(240, java.util.concurrent.TimeUnit.SECONDS)) {
+      p.destroyForcibly();
+      org.junit.jupiter.api.Assertions.fail("the launch did not finish within 240 s:\n" + java.nio.file.Files
+          .readString(log));
+    }
+    String out = java.nio.file.Files.readString(log);
+    assertEquals(0, p.exitValue(), out);
+    assertTrue(out.contains("device of rank 0: OpenCL CPU 0 of 2: "), out);
+    assertTrue(out.contains("device of rank 1: OpenCL CPU 1 of 2: "), out);
+    double[][] want = LaunchAssertions.losses(one);
+    double[][] got = LaunchAssertions.losses(two);
+    assertEquals(want.length, got.length);
+    for (int s = 0; s < want.length; s++) {
+      LaunchAssertions.close("dp2 on two devices, step " + s, want[s], got[s], 1e-5);
+    }
+  }
 }

@@ -48,6 +48,8 @@ final class LaunchDriver {
   private String checkpoint = "";
   /** The loss being recovered from, until a step is done again. */
   private ClusterAttempt.WorkerLost lost;
+  /** The workers' device, or each of their devices when they differ (set by the first attempt). */
+  private String deviceSummary;
   private double firstStep = Double.NaN;
   private int stoppedAt = -1;
   private Control.Ready zero;
@@ -82,7 +84,7 @@ final class LaunchDriver {
           wire.waitPerStep());
       LOG.info("wire per step (all workers): {}; waiting on peers {} ms per step and worker",
           RunRecorder.describeWire(wire.perStep()), String.format(Locale.ROOT, "%.1f", stats.waitSecondsPerStep() * 1e3));
-      String device = (zero == null ? "?" : zero.device()) + "; " + cfg.workers() + " worker processes, dp="
+      String device = (deviceSummary == null ? "?" : deviceSummary) + "; " + cfg.workers() + " worker processes, dp="
           + cfg.dp() + " tp=" + cfg.tp();
       TrainRun.Result r = rec.finish(data.describe(), device, zero == null ? 0 : zero.parameters(),
           zero == null || zero.baselines().length == 0 ? null : zero.baselines(), Double.NaN, report(stats, rec));
@@ -104,7 +106,19 @@ final class LaunchDriver {
         wire.heap = Math.max(wire.heap, r.memoryBytes());
       }
       if (attempt == 1) {
-        LOG.info("device: {} (each worker; rank 0's)", zero.device());
+        java.util.Set<String> devices = new java.util.LinkedHashSet<>();
+        for (Control.Ready r : ready) {
+          devices.add(r.device());
+        }
+        if (devices.size() == 1) {
+          LOG.info("device: {} (every worker)", zero.device());
+          deviceSummary = zero.device();
+        } else {
+          for (Control.Ready r : ready) {
+            LOG.info("device of rank {}: {}", r.rank(), r.device());
+          }
+          deviceSummary = devices.size() + " devices: " + String.join("; ", devices);
+        }
         LOG.info("model: {} parameters", String.format(Locale.ROOT, "%,d", zero.parameters()));
         logBaselines(zero.baselines());
       }

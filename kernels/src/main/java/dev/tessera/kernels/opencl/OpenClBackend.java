@@ -182,9 +182,17 @@ public final class OpenClBackend extends BackendBase {
     }
   }
 
+  /** Where this backend's device is among the devices of its kind, e.g. " 1 of 8" (empty when it is the only one). */
+  private String position = "";
+
+  /** Records that this backend's device is number {@code index} of the {@code count} of its kind. */
+  public void position(int index, int count) {
+    position = count > 1 ? " " + index + " of " + count : "";
+  }
+
   @Override
   public String describe() {
-    return "OpenCL " + (kind == DeviceKind.GPU ? "GPU" : "CPU") + ": " + device.getName().trim() + " ("
+    return "OpenCL " + (kind == DeviceKind.GPU ? "GPU" : "CPU") + position + ": " + device.getName().trim() + " ("
         + device.getOpenCLPlatform().getName().trim() + ", " + device.getOpenCLPlatform().getVersion().trim() + ")";
   }
 
