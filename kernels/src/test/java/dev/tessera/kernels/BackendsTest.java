@@ -37,6 +37,29 @@ class BackendsTest {
     }
   }
 
+  /**
+   * Aparapi's copy of its native library in /tmp is gone once OpenCL is up (a halted worker JVM never
+   * runs the exit hooks that would remove it), while the loaded library keeps working.
+   */
+  @Test
+  void theExtractedNativeLibraryIsRemovedOnceLoaded() throws Exception {
+    TestBackends.openCl();
+    java.nio.file.Path maps = java.nio.file.Path.of("/proc/self/maps");
+    org.junit.jupiter.api.Assumptions.assumeTrue(java.nio.file.Files.isReadable(maps), "no /proc/self/maps here");
+    try (Backend b = Backends.create(DeviceKind.CPU)) {
+      java.util.List<String> mapped = java.nio.file.Files.readAllLines(maps).stream()
+          .filter(l -> l.contains("/Aparapi") && l.contains("libaparapi")).toList();
+      assertTrue(!mapped.isEmpty(), "Aparapi's library is mapped from an extracted copy");
+      for (String l : mapped) {
+        assertTrue(l.endsWith("(deleted)"), "still on disk: " + l);
+      }
+      try (Tensor x = b.fromArray(new float[] {1, 2, 3}, 3)) {
+        b.scale(x, 2f);
+        assertEquals(6f, b.read(x)[2]);
+      }
+    }
+  }
+
   @Test
   void autoPrefersOpenCl() {
     TestBackends.openCl();

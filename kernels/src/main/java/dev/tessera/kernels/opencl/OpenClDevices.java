@@ -22,10 +22,43 @@ public final class OpenClDevices {
   public static List<OpenCLDevice> all(Device.TYPE type) {
     try {
       List<OpenCLDevice> found = OpenCLDevice.listDevices(type);
+      removeExtractedLibrary();
       return found == null ? List.of() : found;
     } catch (LinkageError | RuntimeException e) {
       // No OpenCL library, or Aparapi's native part could not load: there is no OpenCL here.
       return List.of();
+    }
+  }
+
+  private static final java.util.concurrent.atomic.AtomicBoolean REMOVED = new java.util.concurrent.atomic.AtomicBoolean();
+
+  /**
+   * Aparapi copies its native library into a new /tmp/Aparapi&lt;digits&gt; directory in every JVM and
+   * leaves the removal to the JVM's exit hooks, which a halted or killed JVM never runs (every worker
+   * halts): 2.8 MB a JVM piled up. Once the library is loaded its file is no longer needed (Linux keeps
+   * the mapping), so this JVM's copy, found in /proc/self/maps, is removed now. Elsewhere: nothing.
+   */
+  static void removeExtractedLibrary() {
+    if (!REMOVED.compareAndSet(false, true)) {
+      return;
+    }
+    java.nio.file.Path maps = java.nio.file.Path.of("/proc/self/maps");
+    if (!java.nio.file.Files.isReadable(maps)) {
+      return;
+    }
+    try (var lines = java.nio.file.Files.lines(maps)) {
+      lines.map(l -> l.substring(l.lastIndexOf(' ') + 1))
+          .filter(f -> f.matches(".*/Aparapi\\d+/libaparapi[^/]*\\.so")).distinct().map(java.nio.file.Path::of)
+          .forEach(lib -> {
+            try {
+              java.nio.file.Files.deleteIfExists(lib);
+              java.nio.file.Files.deleteIfExists(lib.getParent()); // only if empty
+            } catch (java.io.IOException e) {
+              org.apache.logging.log4j.LogManager.getLogger(OpenClDevices.class).debug("could not remove {}: {}", lib, e);
+            }
+          });
+    } catch (java.io.IOException | java.io.UncheckedIOException e) {
+      // /proc unreadable: leave the copy to the exit hooks
     }
   }
 
