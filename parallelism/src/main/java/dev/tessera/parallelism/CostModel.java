@@ -39,9 +39,13 @@ public final class CostModel {
       return new Machine(10.0 * cores, true, 0.3e9, 2e-3, 200L << 20, 30e-3, false);
     }
 
-    /** One GPU per worker (an H100 trained nanoGPT's GPU config at ~7.7 TFLOP/s of matmul work). */
+    /**
+     * One GPU per worker (an H100 trained nanoGPT's GPU config at ~7.7 TFLOP/s of matmul work); the
+     * collectives as measured on a 16-core H200 host: 0.63-0.67 GB/s bus bandwidth at 16 MiB, 1.2 ms
+     * for a small all-reduce (docs/benchmarks.md#allreduce).
+     */
     public static Machine gpuPerWorker() {
-      return new Machine(7_000, false, 0.3e9, 2e-3, 300L << 20, 1e-3, true);
+      return new Machine(7_000, false, 0.65e9, 1.2e-3, 300L << 20, 1e-3, true);
     }
   }
 
