@@ -183,8 +183,9 @@ public final class DataParallel {
       return b.sum().get(waitNanos, TimeUnit.NANOSECONDS);
     } catch (TimeoutException e) {
       b.sum().cancel(true);
-      throw new CommException.Timeout("step " + step + ": the gradient all-reduce over dp group " + group.index()
-          + " did not finish within " + TimeUnit.NANOSECONDS.toSeconds(waitNanos) + " s");
+      throw new CommException.Timeout("step " + step + ": the gradient all-reduce of this worker's dp group (member "
+          + group.index() + " of " + group.size() + ") did not finish within " + TimeUnit.NANOSECONDS.toSeconds(waitNanos)
+          + " s");
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new CommException("interrupted waiting for the gradient all-reduce of step " + step, e);
