@@ -29,8 +29,8 @@ import java.util.concurrent.TimeoutException;
  * ({@link Compress#MOMENTUM}). Exact sums overlap the backward: each block's gradients, once
  * complete, are read to the host and summed on a communication thread while the blocks below
  * still run ({@link #gradientsReady}); the rest follow at the end ({@link #allReduceGrads}).
- * Compressed sums travel as one flat vector, segment by segment (the error feedback is kept per
- * position of that vector).
+ * Without the overlap, and through a lossy codec, the gradients travel after the backward as one
+ * flat vector, segment by segment (the error feedback is kept per position of that vector).
  */
 public final class DataParallel {
   /** What a lossy codec compresses. */
@@ -57,6 +57,10 @@ public final class DataParallel {
   /** Gradients being summed on the communication thread, in the order every member started them. */
   private final List<Bucket> inFlight = new ArrayList<>();
   private final Set<Param> started = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
+  /** The step the sums in flight belong to. */
+  private long inFlightStep = -1;
+  /** Why this member's dp collectives are out of step with the others', or null. */
+  private String broken;
   /** One daemon thread, started on demand and ended when idle; one thread keeps every member's order. */
   private final ThreadPoolExecutor comm = new ThreadPoolExecutor(0, 1, 30, TimeUnit.SECONDS,
       new LinkedBlockingQueue<>(), r -> {
@@ -136,7 +140,9 @@ public final class DataParallel {
   }
 
   private void start(List<Tensor> grads, long step) {
+    checkInStep(step);
     float[] flat = HostFlat.read(grads.get(0).backend(), grads); // on this thread: backends are not thread-safe
+    inFlightStep = step;
     inFlight.add(new Bucket(grads, comm.submit(() -> {
       group.allReduce(flat, step);
       return flat;
@@ -144,53 +150,82 @@ public final class DataParallel {
   }
 
   /**
+   * Refuses to go on once sums were left unfinished: a step that failed after handing over some
+   * blocks (or whose sum failed) leaves this member's collectives out of step with the others'.
+   */
+  private void checkInStep(long step) {
+    if (broken == null && !inFlight.isEmpty() && inFlightStep != step) {
+      abandon("the gradient sums of step " + inFlightStep + " were left unfinished (that step failed)");
+    }
+    if (broken != null) {
+      throw new CommException("data parallelism cannot go on at step " + step + ": " + broken);
+    }
+  }
+
+  /** Cancels every sum still in flight and marks this member out of step. */
+  private void abandon(String why) {
+    broken = why;
+    inFlight.forEach(b -> b.sum().cancel(true));
+    inFlight.clear();
+    started.clear();
+  }
+
+  /**
    * Sums every parameter gradient over the group, in place: those {@link #gradientsReady} started,
-   * and the rest now (exact sums); or one flat buffer, segment by segment, through a lossy codec. In
-   * the compressed-momentum stage it leaves them local.
+   * and the rest now; or, when none was handed over (no overlap, or a lossy codec), one flat
+   * buffer, segment by segment. In the compressed-momentum stage it leaves them local.
    */
   public void allReduceGrads(Params params, long step) {
     if (group.size() == 1 || momentumStage(step)) {
       return;
     }
-    if (!lossy(step)) {
+    checkInStep(step);
+    if (!lossy(step) && !inFlight.isEmpty()) {
       List<Tensor> rest = params.all().stream().filter(p -> !started.contains(p)).map(Param::grad).toList();
       if (!rest.isEmpty()) {
         start(rest, step);
       }
-      try {
-        for (Bucket b : inFlight) {
-          HostFlat.write(params.backend(), b.grads(), finished(b, step));
-        }
-      } finally {
-        inFlight.clear();
-        started.clear();
+      long deadline = System.nanoTime() + group.timeout().toNanos() * (inFlight.size() + 1);
+      for (Bucket b : inFlight) {
+        HostFlat.write(params.backend(), b.grads(), finished(b, step, deadline));
       }
+      inFlight.clear();
+      started.clear();
       return;
     }
+    // Nothing handed over (no overlap, or a lossy codec): one flat vector, segment by segment.
     List<Tensor> grads = params.segments().stream().map(Params.Segment::grads).toList();
     float[] flat = HostFlat.read(params.backend(), grads);
-    group.allReduceCompressed(flat, "grads", codec, feedback, step);
+    if (lossy(step)) {
+      group.allReduceCompressed(flat, "grads", codec, feedback, step);
+    } else {
+      group.allReduce(flat, step);
+    }
     HostFlat.write(params.backend(), grads, flat);
   }
 
   /**
-   * A bucket's sum, once the communication thread has it: its own collective's waits each have the
-   * group's timeout, this one covers the buckets queued before it as well.
+   * A bucket's sum, once the communication thread has it. Every collective's own waits have the
+   * group's timeout; all the buckets of a step share one deadline of that timeout per bucket. A
+   * failure abandons the buckets still in flight.
    */
-  private float[] finished(Bucket b, long step) {
-    long waitNanos = group.timeout().toNanos() * (inFlight.size() + 1);
+  private float[] finished(Bucket b, long step, long deadline) {
     try {
-      return b.sum().get(waitNanos, TimeUnit.NANOSECONDS);
+      return b.sum().get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
     } catch (TimeoutException e) {
-      b.sum().cancel(true);
+      int buckets = inFlight.size();
+      abandon("step " + step + "'s gradient sums timed out");
       throw new CommException.Timeout("step " + step + ": the gradient all-reduce of this worker's dp group (member "
-          + group.index() + " of " + group.size() + ") did not finish within " + TimeUnit.NANOSECONDS.toSeconds(waitNanos)
-          + " s");
+          + group.index() + " of " + group.size() + ", " + buckets + " buckets) did not finish within "
+          + group.timeout().toSeconds() * (buckets + 1) + " s");
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
+      abandon("interrupted at step " + step);
       throw new CommException("interrupted waiting for the gradient all-reduce of step " + step, e);
     } catch (ExecutionException e) {
+      abandon("step " + step + "'s gradient sum failed: " + e.getCause());
       if (e.getCause() instanceof RuntimeException r) {
+        r.addSuppressed(new CommException("waited for by the training thread at step " + step));
         throw r; // PeerLost, Timeout, BadFrame: as if summed on this thread
       }
       throw new CommException("the gradient all-reduce of step " + step + " failed", e.getCause());

@@ -107,4 +107,21 @@ class DataParallelOverlapTest {
           new Traffic.Counts(0, 0, 0, 0, 0)).bytesSent());
     }
   }
+
+  /** A step that failed after handing over a block leaves sums unfinished: the next step refuses, saying why. */
+  @Test
+  @Timeout(60)
+  void aStepLeftUnfinishedStopsTheNextOneWithTheReason() {
+    LocalFabric fabric = new LocalFabric(2);
+    DataParallel dp = new DataParallel(new Group(fabric.transport(0), GROUP, new int[] {0, 1}, Duration.ofSeconds(20)));
+    try (ReferenceBackend be = new ReferenceBackend(); Params p = params(be, 0)) {
+      dp.gradientsReady(List.of(p.get("h.0.a")), 5); // then step 5 "fails": no allReduceGrads
+      CommException e = org.junit.jupiter.api.Assertions.assertThrows(CommException.class,
+          () -> dp.gradientsReady(List.of(p.get("h.0.a")), 6));
+      assertTrue(e.getMessage().contains("step 5 were left unfinished"), e.getMessage());
+      CommException again = org.junit.jupiter.api.Assertions.assertThrows(CommException.class,
+          () -> dp.allReduceGrads(p, 6));
+      assertTrue(again.getMessage().contains("cannot go on at step 6"), again.getMessage());
+    }
+  }
 }

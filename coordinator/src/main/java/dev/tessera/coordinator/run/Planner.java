@@ -14,7 +14,7 @@ import java.util.Map;
  * Chooses or checks the layout of a launch: every dp x tp that uses the workers is a candidate; one
  * the model does not allow (tp must divide the heads, the width and the MLP width; dp the batch) is
  * out with the reason, and one whose predicted memory per worker ({@link CostModel}) exceeds a
- * worker's heap, or on GPUs the one device arena a worker has (Aparapi's 2 GiB), does not fit. With {@code auto} the fastest predicted candidate that fits is
+ * worker's heap, or on OpenCL the one device arena a worker has (Aparapi's 2 GiB), does not fit. With {@code auto} the fastest predicted candidate that fits is
  * chosen; otherwise the requested layout must fit, and the error names the ones that would.
  */
 final class Planner {
@@ -44,6 +44,8 @@ final class Planner {
   static Plan plan(TrainConfig cfg, int vocab, int workers, boolean auto, long budgetBytes, CostModel.Machine m) {
     GptConfig gpt = TrainConfigs.gpt(cfg, vocab);
     double wireBytes = dpBytesPerFloat(cfg);
+    // OpenCL workers (GPU or pocl) keep their tensors in one arena; the Java backends have none.
+    boolean openCl = m.gpu() || cfg.device().equals("cpu") || cfg.device().equals("auto");
     List<Candidate> all = new ArrayList<>();
     for (int tp = 1; tp <= workers; tp++) {
       if (workers % tp != 0) {
@@ -58,7 +60,7 @@ final class Planner {
       }
       CostModel.Cost c = CostModel.of(gpt, dp, tp, cfg.sequenceParallel() && tp > 1, cfg.batchSize(), cfg.gradAccum(),
           wireBytes, m);
-      if (out == null && m.gpu() && !c.fitsOneArena()) {
+      if (out == null && openCl && !c.fitsOneArena()) {
         out = String.format(Locale.ROOT, "needs %s of device memory per worker, one worker's OpenCL arena holds at "
             + "most %s", size(c.deviceBytes()), size(CostModel.ARENA_LIMIT_BYTES));
       }

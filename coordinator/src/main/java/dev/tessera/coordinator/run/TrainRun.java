@@ -187,10 +187,11 @@ public final class TrainRun {
   static Result loop(Path dir, TrainConfig cfg, Shard zero, RunRecorder rec, String device, long paramCount,
       String extra) throws IOException {
     double[] baselines = baselines(zero.trainer());
+    boolean nothingLeft = zero.trainer().stepsDone() >= cfg.steps(); // the other ranks ask the same
     while (zero.trainer().stepsDone() < cfg.steps()) {
       rec.record(zero.step(dir));
     }
-    double finalVal = Double.isNaN(rec.valLoss()) ? zero.trainer().evaluate() : Double.NaN;
+    double finalVal = nothingLeft ? zero.trainer().evaluate() : Double.NaN;
     return rec.finish(zero.data().describe(), device, paramCount, baselines, finalVal, extra);
   }
 }

@@ -80,6 +80,10 @@ class PlannerTest {
         () -> Planner.plan(big, 65, 1, false, 64L << 30, gpu));
     assertTrue(e.getMessage().contains("of device memory per worker, one worker's OpenCL arena holds at most 2.00 GB"),
         e.getMessage());
+    IllegalArgumentException onPocl = assertThrows(IllegalArgumentException.class,
+        () -> Planner.plan(TrainConfigs.with(big, Map.of("device", "cpu")), 65, 1, false, 64L << 30, CPU));
+    assertTrue(onPocl.getMessage().contains("OpenCL arena holds at most 2.00 GB"), "pocl has the same arena: "
+        + onPocl.getMessage());
     Planner.Plan p = Planner.plan(TrainConfigs.with(big, Map.of("tp", 2)), 65, 2, false, 64L << 30, gpu);
     assertTrue(p.chosen().cost().fitsOneArena(), p.reasoning().toString());
     assertTrue(p.reasoning().stream().anyMatch(l -> l.contains("device/wkr")), p.reasoning().toString());

@@ -148,14 +148,18 @@ public final class Trainer implements AutoCloseable {
       int to = rows[1] * batch.block();
       int[] hostTargets = java.util.Arrays.copyOfRange(batch.targets(), from, to);
       ids = be.fromInts(java.util.Arrays.copyOfRange(batch.ids(), from, to), rows[1] - rows[0], batch.block());
-      targets = be.fromInts(hostTargets, rows[1] - rows[0], batch.block());
+      Tensor t = null;
       try {
-        ctx = model.forward(ids, targets, hostTargets, batch.ids().length);
+        t = be.fromInts(hostTargets, rows[1] - rows[0], batch.block());
+        ctx = model.forward(ids, t, hostTargets, batch.ids().length);
       } catch (RuntimeException | Error e) {
-        targets.close();
+        if (t != null) {
+          t.close();
+        }
         ids.close();
         throw e;
       }
+      targets = t;
     }
 
     @Override
