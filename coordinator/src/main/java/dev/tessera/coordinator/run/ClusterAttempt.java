@@ -57,6 +57,16 @@ final class ClusterAttempt implements AutoCloseable {
     this.stepTimeout = stepTimeout;
   }
 
+  /** Whether a member could not start because its port was in use. */
+  private static boolean portTaken(Throwable e) {
+    for (Throwable c = e; c != null; c = c.getCause()) {
+      if (c instanceof java.net.BindException) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   /**
    * Starts the coordinator's member of a new cluster, then the workers (through {@code launcher}), and
    * waits until they have all joined (failing fast if one of them dies on the way).
@@ -69,12 +79,25 @@ final class ClusterAttempt implements AutoCloseable {
     random.nextBytes(key);
     String name = "tessera-" + HexFormat.of().formatHex(id) + "-attempt-" + attempt;
     String secret = HexFormat.of().formatHex(key);
-    int port = LocalCluster.freePorts(o.bind(), 1).get(0);
-    String me = o.bind() + ":" + port;
-    LOG.info("attempt {}: cluster '{}', {} workers and the coordinator ({})", attempt, name, n, me);
     // The coordinator's member first, alone: every worker's list names it, so they all join its cluster.
-    HazelcastTransport t = HazelcastTransport.open(new HazelcastTransport.Settings(name, n, n + 1, o.bind(), port,
-        new HazelcastTransport.Join.TcpIp(List.of(me)), o.heartbeat(), secret));
+    // A port found free can be taken before the member binds it: then another port, a few times.
+    HazelcastTransport t = null;
+    String me = null;
+    for (int tries = 1; t == null; tries++) {
+      int port = LocalCluster.freePorts(o.bind(), 1).get(0);
+      me = o.bind() + ":" + port;
+      try {
+        t = HazelcastTransport.open(new HazelcastTransport.Settings(name, n, n + 1, o.bind(), port,
+            new HazelcastTransport.Join.TcpIp(List.of(me)), o.heartbeat(), secret));
+      } catch (CommException e) {
+        if (tries >= 3 || !portTaken(e)) {
+          throw e;
+        }
+        LOG.warn("attempt {}: port {} was taken before the coordinator's member could bind it; another", attempt,
+            port);
+      }
+    }
+    LOG.info("attempt {}: cluster '{}', {} workers and the coordinator ({})", attempt, name, n, me);
     Launcher.Workers workers = null;
     try {
       Launcher launcher = o.launcher() == null ? LocalCluster.LAUNCHER : o.launcher();

@@ -38,13 +38,34 @@ final class LocalCluster implements Launcher.Workers {
     this.logs = logs;
   }
 
-  /** {@code n} free TCP ports on {@code bind} (held open together, so they differ). */
+  /** Ports tried first: below Linux's ephemeral range (32768-60999), which outgoing connections draw from. */
+  static final int FIRST_PORT = 20_000;
+  static final int END_PORT = 32_768;
+
+  /**
+   * {@code n} free TCP ports on {@code bind} (held open together, so they differ), chosen at random
+   * below the ephemeral range: a port the system hands out for listening (port 0) may be taken as the
+   * source port of some other process's connection before a member binds it, which made a launch
+   * fail with "Port ... is already in use" while Spark's JVMs of an earlier test were closing theirs.
+   */
   static List<Integer> freePorts(String bind, int n) {
     List<ServerSocket> held = new ArrayList<>();
+    java.util.Random random = new java.util.Random();
     try {
+      InetAddress address = InetAddress.getByName(bind);
       List<Integer> ports = new ArrayList<>();
-      for (int i = 0; i < n; i++) {
-        ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName(bind));
+      for (int tries = 0; ports.size() < n && tries < 50 * n; tries++) {
+        int port = FIRST_PORT + random.nextInt(END_PORT - FIRST_PORT);
+        try {
+          ServerSocket s = new ServerSocket(port, 1, address);
+          held.add(s);
+          ports.add(port);
+        } catch (java.net.BindException taken) {
+          // in use: try another
+        }
+      }
+      while (ports.size() < n) { // that range is full: let the system choose
+        ServerSocket s = new ServerSocket(0, 1, address);
         held.add(s);
         ports.add(s.getLocalPort());
       }
