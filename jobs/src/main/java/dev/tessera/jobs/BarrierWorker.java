@@ -5,7 +5,6 @@ import dev.tessera.worker.WorkerMain;
 import java.io.IOException;
 import java.io.Serializable;
 import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -76,9 +75,9 @@ final class BarrierWorker extends AbstractFunction1<Iterator<Integer>, Iterator<
   }
 
   private static int freePort(String host) {
-    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName(host))) {
-      return s.getLocalPort();
-    } catch (IOException e) {
+    try {
+      return dev.tessera.coordinator.run.Ports.free(host, 1).get(0);
+    } catch (IllegalArgumentException e) {
       throw new IllegalStateException("no free port on " + host + ": " + e.getMessage(), e);
     }
   }

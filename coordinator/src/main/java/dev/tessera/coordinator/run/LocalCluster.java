@@ -5,8 +5,6 @@ import dev.tessera.worker.WorkerMain;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.lang.management.ManagementFactory;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -38,49 +36,9 @@ final class LocalCluster implements Launcher.Workers {
     this.logs = logs;
   }
 
-  /** Ports tried first: below Linux's ephemeral range (32768-60999), which outgoing connections draw from. */
-  static final int FIRST_PORT = 20_000;
-  static final int END_PORT = 32_768;
-
-  /**
-   * {@code n} free TCP ports on {@code bind} (held open together, so they differ), chosen at random
-   * below the ephemeral range: a port the system hands out for listening (port 0) may be taken as the
-   * source port of some other process's connection before a member binds it, which made a launch
-   * fail with "Port ... is already in use" while Spark's JVMs of an earlier test were closing theirs.
-   */
+  /** {@code n} free TCP ports on {@code bind}: {@link Ports#free}. */
   static List<Integer> freePorts(String bind, int n) {
-    List<ServerSocket> held = new ArrayList<>();
-    java.util.Random random = new java.util.Random();
-    try {
-      InetAddress address = InetAddress.getByName(bind);
-      List<Integer> ports = new ArrayList<>();
-      for (int tries = 0; ports.size() < n && tries < 50 * n; tries++) {
-        int port = FIRST_PORT + random.nextInt(END_PORT - FIRST_PORT);
-        try {
-          ServerSocket s = new ServerSocket(port, 1, address);
-          held.add(s);
-          ports.add(port);
-        } catch (java.net.BindException taken) {
-          // in use: try another
-        }
-      }
-      while (ports.size() < n) { // that range is full: let the system choose
-        ServerSocket s = new ServerSocket(0, 1, address);
-        held.add(s);
-        ports.add(s.getLocalPort());
-      }
-      return ports;
-    } catch (IOException e) {
-      throw new IllegalArgumentException("cannot listen on " + bind + " (--bind): " + e.getMessage(), e);
-    } finally {
-      for (ServerSocket s : held) {
-        try {
-          s.close();
-        } catch (IOException e) {
-          LOG.debug("closing a probe socket: {}", e.toString());
-        }
-      }
-    }
+    return Ports.free(bind, n);
   }
 
   /** Starts one worker JVM per rank, each listening on a free port of --bind, the coordinator last in their lists. */
