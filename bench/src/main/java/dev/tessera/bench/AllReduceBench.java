@@ -2,10 +2,7 @@ package dev.tessera.bench;
 
 import java.io.BufferedReader;
 import java.io.File;
-import java.io.IOException;
 import java.io.InputStreamReader;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -36,23 +33,9 @@ final class AllReduceBench implements Callable<Integer> {
   @Option(names = "--reps", defaultValue = "5", description = "timed repetitions per size (the median is kept)")
   int reps;
 
-  private static List<String> freePorts(int n) throws IOException {
-    List<String> out = new ArrayList<>();
-    List<ServerSocket> held = new ArrayList<>();
-    try {
-      while (out.size() < n) {
-        ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
-        held.add(s);
-        if (s.getLocalPort() + 1000 < 65536) {
-          out.add("127.0.0.1:" + s.getLocalPort());
-        }
-      }
-    } finally {
-      for (ServerSocket s : held) {
-        s.close();
-      }
-    }
-    return out;
+  /** Members' addresses on loopback (the socket ring also listens on each port + 1000). */
+  private static List<String> freePorts(int n) {
+    return dev.tessera.coordinator.run.Ports.free("127.0.0.1", n).stream().map(p -> "127.0.0.1:" + p).toList();
   }
 
   /** Runs n worker processes in one mode; returns bytes -> seconds (rank 0's medians). */

@@ -154,10 +154,10 @@ public final class CostModel {
     long scratch = machine.gpu() ? 2L * F32 * batch / dp * (m.nHead() / tp) * m.blockSize() * m.blockSize() : 0;
     long device = (long) (TRANSIENT_FACTOR * (paramBytes + activationBytes + scratch)) + FIXED_DEVICE_BYTES;
     long arena = arenaBytes(device);
-    long growing = arena > ARENA_START_BYTES ? arena + Math.max(ARENA_START_BYTES, arena / 2) : arena;
+    boolean grew = arena > ARENA_START_BYTES; // then the array it grew from, half its size, was live beside it
     long hostGrads = dp == 1 ? 0 : 2L * F32 * params; // read to the host, summed, written back
-    long total = machine.baseBytes() + growing + hostGrads;
-    long needed = machine.baseBytes() + (arena > ARENA_START_BYTES ? 2 * arena : arena) + hostGrads;
+    long total = machine.baseBytes() + (grew ? arena * 3 / 2 : arena) + hostGrads;
+    long needed = machine.baseBytes() + (grew ? 2 * arena : arena) + hostGrads;
     return new Cost(params, paramBytes, activationBytes, device, arena, total, needed, compute, comm, tpBytes,
         dpBytes);
   }

@@ -84,7 +84,7 @@ final class ClusterAttempt implements AutoCloseable {
     HazelcastTransport t = null;
     String me = null;
     for (int tries = 1; t == null; tries++) {
-      int port = LocalCluster.freePorts(o.bind(), 1).get(0);
+      int port = Ports.free(o.bind(), 1).get(0);
       me = o.bind() + ":" + port;
       try {
         t = HazelcastTransport.open(new HazelcastTransport.Settings(name, n, n + 1, o.bind(), port,

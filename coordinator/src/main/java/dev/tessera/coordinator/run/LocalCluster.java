@@ -36,16 +36,11 @@ final class LocalCluster implements Launcher.Workers {
     this.logs = logs;
   }
 
-  /** {@code n} free TCP ports on {@code bind}: {@link Ports#free}. */
-  static List<Integer> freePorts(String bind, int n) {
-    return Ports.free(bind, n);
-  }
-
   /** Starts one worker JVM per rank, each listening on a free port of --bind, the coordinator last in their lists. */
   static LocalCluster start(Launcher.Attempt a) {
     LaunchRun.Options o = a.options();
     List<String> members = new ArrayList<>();
-    for (int port : freePorts(o.bind(), a.workers())) {
+    for (int port : Ports.free(o.bind(), a.workers())) {
       members.add(o.bind() + ":" + port);
     }
     members.add(a.coordinator());

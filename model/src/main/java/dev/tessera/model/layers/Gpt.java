@@ -54,11 +54,10 @@ public final class Gpt {
     }
     normF = new Norm(params, "norm_f", cfg.nEmbd(), cfg.norm(), cfg.bias());
     params.pack();
-    java.util.Set<String> perToken = new java.util.HashSet<>();
-    params.perToken().forEach(p -> perToken.add(p.name()));
+    List<Param> perToken = params.perToken();
     for (int i = 0; i < cfg.nLayer(); i++) {
       String prefix = "h." + i + ".";
-      blockParams.add(params.all().stream().filter(p -> p.name().startsWith(prefix) && !perToken.contains(p.name()))
+      blockParams.add(params.all().stream().filter(p -> p.name().startsWith(prefix) && !perToken.contains(p))
           .toList());
     }
   }
