@@ -18,7 +18,9 @@ import picocli.CommandLine.Option;
 /**
  * {@code bench/run allreduce}: all-reduce of 1 KiB ... 64 MiB among 2 and 4 processes on loopback,
  * over the Hazelcast transport and over a plain-socket ring (the machine's ceiling), side by side:
- * latency (median) and bus bandwidth, 2 (n - 1) / n x bytes / time (what each link carries).
+ * latency (median) and bus bandwidth, 2 (n - 1) / n x bytes / time (what each link carries); and
+ * through each of {@code --codecs} (lossy data parallelism's compressed sum), whose bandwidth counts
+ * the fp32 bytes summed, so that it compares with the exact sum's.
  */
 @Command(name = "allreduce", mixinStandardHelpOptions = true,
     description = "All-reduce over Hazelcast and over plain sockets among local processes.")
@@ -32,6 +34,10 @@ final class AllReduceBench implements Callable<Integer> {
 
   @Option(names = "--reps", defaultValue = "5", description = "timed repetitions per size (the median is kept)")
   int reps;
+
+  @Option(names = "--codecs", split = ",", defaultValue = "bf16", description = "codecs whose compressed sums are "
+      + "timed too, fp32 bytes counted (none: --codecs '')")
+  List<String> codecs;
 
   /** Members' addresses on loopback (the socket ring also listens on each port + 1000). */
   private static List<String> freePorts(int n) {
@@ -49,7 +55,7 @@ final class AllReduceBench implements Callable<Integer> {
         List<String> cmd = new ArrayList<>(List.of(System.getProperty("java.home") + File.separator + "bin"
             + File.separator + "java", "-Xmx1500m"));
         cmd.addAll(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
-            .filter(a -> a.startsWith("--add-") || a.startsWith("-Dhazelcast.")).toList());
+            .filter(a -> a.startsWith("--add-") || a.startsWith("-Dhazelcast.") || a.startsWith("-Dtessera.")).toList());
         cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), AllReduceWorker.class.getName(), mode,
             Integer.toString(r), Integer.toString(reps), sizeList));
         cmd.addAll(members);
@@ -92,15 +98,29 @@ final class AllReduceBench implements Callable<Integer> {
     for (int n : procs) {
       Map<Integer, Double> hz = run("hz", n);
       Map<Integer, Double> socket = run("socket", n);
-      System.out.printf(Locale.ROOT, "%d processes:%n  %10s %14s %14s %14s %14s%n", n, "bytes", "hz latency",
+      Map<String, Map<Integer, Double>> coded = new LinkedHashMap<>();
+      for (String c : codecs) {
+        if (!c.isBlank()) {
+          coded.put(c.trim(), run("hz:" + c.trim(), n));
+        }
+      }
+      System.out.printf(Locale.ROOT, "%d processes:%n  %10s %14s %14s %14s %14s", n, "bytes", "hz latency",
           "hz busbw", "socket latency", "socket busbw");
+      coded.keySet().forEach(c -> System.out.printf(Locale.ROOT, " %14s", c + " busbw"));
+      System.out.println();
       for (int bytes : sizes) {
         double factor = 2.0 * (n - 1) / n * bytes / 1e9;
         double h = hz.get(bytes);
         double s = socket.get(bytes);
-        System.out.printf(Locale.ROOT, "  %10d %11.3f ms %9.3f GB/s %11.3f ms %9.3f GB/s%n", bytes, h * 1e3,
+        System.out.printf(Locale.ROOT, "  %10d %11.3f ms %9.3f GB/s %11.3f ms %9.3f GB/s", bytes, h * 1e3,
             factor / h, s * 1e3, factor / s);
         String l = label(bytes);
+        for (Map.Entry<String, Map<Integer, Double>> c : coded.entrySet()) {
+          double t = c.getValue().get(bytes);
+          System.out.printf(Locale.ROOT, " %9.3f GB/s", factor / t);
+          line.put("p" + n + "_hz_" + c.getKey() + "_busbw" + l + "_gbs", factor / t);
+        }
+        System.out.println();
         line.put("p" + n + "_hz_busbw" + l + "_gbs", factor / h).put("p" + n + "_socket_busbw" + l + "_gbs", factor / s);
         if (bytes == sizes[0]) {
           line.put("p" + n + "_hz_latency" + l + "_ms", h * 1e3).put("p" + n + "_socket_latency" + l + "_ms", s * 1e3);

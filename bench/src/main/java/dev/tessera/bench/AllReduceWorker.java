@@ -1,5 +1,8 @@
 package dev.tessera.bench;
 
+import dev.tessera.comm.Codec;
+import dev.tessera.comm.Codecs;
+import dev.tessera.comm.ErrorFeedback;
 import dev.tessera.comm.Group;
 import dev.tessera.comm.HazelcastTransport;
 import java.io.IOException;
@@ -20,8 +23,10 @@ import java.util.concurrent.Future;
 /**
  * One process of {@code bench/run allreduce}: all-reduces buffers of each size over the Hazelcast
  * transport ({@link Group}) or over a plain-socket ring (this machine's ceiling), and rank 0 prints
- * "SIZE bytes seconds" per size (the median of the timed repetitions). Arguments: hz|socket rank
- * reps sizes(comma-separated bytes) member... (host:port; the socket ring listens on port + 1000).
+ * "SIZE bytes seconds" per size (the median of the timed repetitions). Mode hz:CODEC sums through a
+ * codec ({@link Group#allReduceCompressed}, with error feedback, as lossy data parallelism does).
+ * Arguments: hz|hz:CODEC|socket rank reps sizes(comma-separated bytes) member... (host:port; the
+ * socket ring listens on port + 1000).
  */
 public final class AllReduceWorker {
   private AllReduceWorker() {
@@ -38,7 +43,7 @@ public final class AllReduceWorker {
     int[] sizes = Arrays.stream(args[3].split(",")).mapToInt(Integer::parseInt).toArray();
     List<String> members = Arrays.asList(args).subList(4, args.length);
     int n = members.size();
-    if (mode.equals("hz")) {
+    if (mode.startsWith("hz")) {
       try (HazelcastTransport t = HazelcastTransport.start(
           HazelcastTransport.Settings.loopback("bench-allreduce-" + members.get(0), rank, members,
               Duration.ofSeconds(60)))) {
@@ -47,7 +52,14 @@ public final class AllReduceWorker {
           ranks[r] = r;
         }
         Group g = new Group(t, 1, ranks, Duration.ofSeconds(60));
-        measure(rank, reps, sizes, g::allReduce, () -> g.barrier(-1));
+        if (mode.startsWith("hz:")) {
+          Codec codec = Codecs.byName(mode.substring(3));
+          ErrorFeedback ef = new ErrorFeedback();
+          measure(rank, reps, sizes, (x, step) -> g.allReduceCompressed(x, "bench" + x.length, codec, ef, step),
+              () -> g.barrier(-1));
+        } else {
+          measure(rank, reps, sizes, g::allReduce, () -> g.barrier(-1));
+        }
       }
     } else {
       try (SocketRing ring = new SocketRing(rank, members)) {

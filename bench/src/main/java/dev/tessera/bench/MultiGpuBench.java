@@ -21,8 +21,8 @@ import picocli.CommandLine.Option;
  * {@code bench/run multigpu}: {@code tessera launch} with one worker process per GPU (worker r opens GPU
  * r mod their count), nanoGPT's GPU Tiny-Shakespeare shape: tokens/s, tokens/s per GPU and scaling
  * efficiency against one worker for dp over 1, 2, 4 ... GPUs; tp and dp x tp on all of them; fp32
- * against bf16 and 1-bit dp on all of them, dp with its gradient sums after the backward instead of
- * overlapping it; the bytes and the wait on peers per step. With
+ * against bf16 and 1-bit dp on all of them, exact and bf16 dp with their gradient sums after the
+ * backward instead of overlapping it; the bytes and the wait on peers per step. With
  * {@code --gpus} larger than the GPUs there are, workers share them (the rehearsal one GPU allows).
  */
 @Command(name = "multigpu", mixinStandardHelpOptions = true,
@@ -85,9 +85,11 @@ final class MultiGpuBench implements Callable<Integer> {
     Path dir = out.resolve(name);
     Probes.deleteRun(dir);
     Map<String, Object> o = config(dir, dp, tp, name.startsWith("big"));
-    if (codec.equals("serial")) { // exact, summed after the backward instead of block by block during it
+    if (codec.endsWith(" serial")) { // summed after the backward instead of block by block during it
       o.put("dp-overlap", false);
-    } else if (codec.equals("onebit")) {
+      codec = codec.substring(0, codec.length() - " serial".length());
+    }
+    if (codec.equals("onebit")) {
       o.put("dp-codec", "onebit");
       o.put("dp-compress", "momentum");
       o.put("dp-exact-steps", 10);
@@ -146,12 +148,13 @@ final class MultiGpuBench implements Callable<Integer> {
       layouts.add(new Object[] {"dp" + w, w, 1, "fp32"});
     }
     if (n >= 2) {
-      layouts.add(new Object[] {"dp" + n + "_serial", n, 1, "serial"});
+      layouts.add(new Object[] {"dp" + n + "_serial", n, 1, "fp32 serial"});
       layouts.add(new Object[] {"tp2", 1, 2, "fp32"});
       if (n >= 4) {
         layouts.add(new Object[] {"dp" + n / 2 + "xtp2", n / 2, 2, "fp32"});
       }
       layouts.add(new Object[] {"dp" + n + "_bf16", n, 1, "bf16"});
+      layouts.add(new Object[] {"dp" + n + "_bf16_serial", n, 1, "bf16 serial"});
       layouts.add(new Object[] {"dp" + n + "_onebit", n, 1, "onebit"});
     }
     if (big) {

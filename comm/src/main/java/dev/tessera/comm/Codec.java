@@ -23,6 +23,9 @@ public interface Codec {
   /** Encodes x[off .. off + len). */
   byte[] encode(float[] x, int off, int len);
 
+  /** The bytes {@link #encode} makes of {@code len} floats. */
+  long encodedBytes(int len);
+
   /** Decodes {@code len} floats into out[off ..]; throws {@link CommException.BadFrame} if the bytes do not fit. */
   void decode(byte[] bytes, float[] out, int off, int len);
 

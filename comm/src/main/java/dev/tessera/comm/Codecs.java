@@ -113,6 +113,11 @@ public final class Codecs {
     }
 
     @Override
+    public long encodedBytes(int len) {
+      return 4L * len;
+    }
+
+    @Override
     public byte[] encode(float[] x, int off, int len) {
       return Floats.toBytes(x, off, len);
     }
@@ -134,6 +139,11 @@ public final class Codecs {
         return (short) ((bits >>> 16) | 0x40);
       }
       return (short) ((bits + 0x7FFF + ((bits >>> 16) & 1)) >>> 16);
+    }
+
+    @Override
+    public long encodedBytes(int len) {
+      return 2L * len;
     }
 
     @Override
@@ -163,6 +173,11 @@ public final class Codecs {
 
     static int bytes(int len) {
       return len + 4 * ((len + INT8_BLOCK - 1) / INT8_BLOCK);
+    }
+
+    @Override
+    public long encodedBytes(int len) {
+      return bytes(len);
     }
 
     @Override
@@ -239,6 +254,11 @@ public final class Codecs {
     }
 
     @Override
+    public long encodedBytes(int len) {
+      return bytes(len);
+    }
+
+    @Override
     public byte[] encode(float[] x, int off, int len) {
       byte[] b = new byte[bytes(len)];
       ByteBuffer bb = le(b);
@@ -280,6 +300,11 @@ public final class Codecs {
     static int bytes(int len) {
       int blocks = (len + ONE_BIT_BLOCK - 1) / ONE_BIT_BLOCK;
       return 4 * blocks + (len + 7) / 8;
+    }
+
+    @Override
+    public long encodedBytes(int len) {
+      return bytes(len);
     }
 
     @Override
@@ -333,9 +358,18 @@ public final class Codecs {
       this.fraction = fraction;
     }
 
+    private int kept(int len) {
+      return (int) Math.min(len, Math.max(1, Math.ceil(fraction * len)));
+    }
+
+    @Override
+    public long encodedBytes(int len) {
+      return 4 + 8L * (len == 0 ? 0 : kept(len));
+    }
+
     @Override
     public byte[] encode(float[] x, int off, int len) {
-      int k = (int) Math.min(len, Math.max(1, Math.ceil(fraction * len)));
+      int k = kept(len);
       if (len == 0) {
         return new byte[4];
       }

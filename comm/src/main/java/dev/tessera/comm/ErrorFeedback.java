@@ -1,16 +1,17 @@
 package dev.tessera.comm;
 
-import java.util.HashMap;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Error feedback for lossy codecs (as in 1-bit Adam and Deep Gradient Compression): what a codec
  * dropped from a tensor is kept and added to that tensor's next value before it is encoded again,
  * so that the sum of what was sent tracks the sum of the true tensors (their difference is the
- * residual, which stays bounded). State is kept per tensor name and part.
+ * residual, which stays bounded). State is kept per tensor name and part; parts may be encoded
+ * on several threads at once.
  */
 public final class ErrorFeedback {
-  private final Map<String, float[]> residuals = new HashMap<>();
+  private final Map<String, float[]> residuals = new ConcurrentHashMap<>();
 
   /**
    * Encodes x[off..off+len) plus the residual of {@code name} with {@code codec}, writes what the
@@ -21,15 +22,14 @@ public final class ErrorFeedback {
     if (r.length != len) {
       throw new IllegalArgumentException("tensor '" + name + "' had " + r.length + " elements, now " + len);
     }
-    float[] y = new float[len];
-    for (int i = 0; i < len; i++) {
-      y[i] = x[off + i] + r[i];
+    for (int i = 0; i < len; i++) { // the residual's array holds y = x + r while it is encoded
+      r[i] += x[off + i];
     }
-    byte[] b = codec.encode(y, 0, len);
+    byte[] b = codec.encode(r, 0, len);
     float[] d = sent != null ? sent : new float[len];
     codec.decode(b, d, 0, len);
     for (int i = 0; i < len; i++) {
-      r[i] = y[i] - d[i];
+      r[i] -= d[i];
     }
     return b;
   }

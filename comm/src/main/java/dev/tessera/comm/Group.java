@@ -6,6 +6,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
@@ -31,6 +32,18 @@ public final class Group {
   public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(30);
   /** Ring steps are tagged with 7 bits each for reduce-scatter and all-gather. */
   public static final int MAX_MEMBERS = 128;
+
+  /**
+   * Encodes compressed sums' chunks in parallel: the codecs run on the CPU, and one thread encoding
+   * a 16 MiB sum with error feedback is slower than the wire.
+   */
+  private static final ForkJoinPool CODEC_THREADS = new ForkJoinPool(
+      Math.max(1, Runtime.getRuntime().availableProcessors() - 1), pool -> {
+        var t = ForkJoinPool.defaultForkJoinWorkerThreadFactory.newThread(pool);
+        t.setName("tessera-codec-" + t.getPoolIndex());
+        t.setDaemon(true);
+        return t;
+      }, null, false);
 
   private final Transport transport;
   private final int id;
@@ -330,6 +343,11 @@ public final class Group {
    * {@code tensor}), each member sums its segment, then a compressed all-gather (the owner encodes its
    * summed segment, with error feedback again). Every member decodes the same bytes, so all end with
    * the same values. With a lossless codec this is an exact all-reduce by direct exchange.
+   *
+   * <p>Segments travel in chunks of {@link #CHUNK_FLOATS} floats, each encoded (with its own error
+   * feedback) on the codec threads and sent as soon as it is encoded, so that encoding, the wire and
+   * decoding overlap. The block codecs' blocks divide a chunk, so a chunk encodes as it would within
+   * its whole segment; top-k keeps its fraction of each chunk.
    */
   public void allReduceCompressed(float[] x, String tensor, Codec codec, ErrorFeedback ef, long step) {
     long op = seq++;
@@ -339,47 +357,128 @@ public final class Group {
     }
     int[] counts = evenCounts(x.length, n);
     int[] offs = offsets(counts);
+    int chunk = codecChunkFloats(codec);
     List<CompletableFuture<Void>> inFlight = new ArrayList<>();
+    List<CompletableFuture<?>> encodes = new ArrayList<>();
+    List<CompletableFuture<float[]>> own = new ArrayList<>(); // this member's chunks as the codec delivers them
+    for (int m = 0; m < n; m++) {
+      for (int c = 0; c < chunks(counts[m], chunk); c++) {
+        int o = offs[m] + c * chunk;
+        int len = Math.min(chunk, offs[m] + counts[m] - o);
+        String name = tensor + "/rs" + m + "/" + c;
+        if (m == index) {
+          CompletableFuture<float[]> f = CompletableFuture.supplyAsync(() -> {
+            float[] d = new float[len];
+            ef.encode(name, codec, x, o, len, d);
+            return d;
+          }, CODEC_THREADS);
+          own.add(f);
+          encodes.add(f);
+        } else {
+          int member = m;
+          MessageKey k = key(op, 0, c, step);
+          CompletableFuture<byte[]> f = CompletableFuture.supplyAsync(() -> ef.encode(name, codec, x, o, len, null),
+              CODEC_THREADS);
+          encodes.add(f);
+          inFlight.add(f.thenCompose(b -> transport.send(ranks[member], k, codec.id(), b)));
+        }
+      }
+    }
+    // This member's segment, chunk by chunk, summed in member order (0f + part 0 + part 1 ...).
     float[] segment = new float[counts[index]];
-    for (int m = 0; m < n; m++) {
-      if (m != index) {
-        byte[] b = ef.encode(tensor + "/rs" + m, codec, x, offs[m], counts[m], null);
-        inFlight.add(transport.send(ranks[m], key(op, 0, 0, step), codec.id(), b));
-      }
-    }
-    float[][] parts = new float[n][];
-    parts[index] = new float[counts[index]];
-    ef.encode(tensor + "/rs" + index, codec, x, offs[index], counts[index], parts[index]);
-    for (int m = 0; m < n; m++) {
-      if (m != index) {
-        Frame f = receive(m, key(op, 0, 0, step));
-        parts[m] = new float[counts[index]];
-        Codecs.byId(f.header().codec()).decode(f.payload(), parts[m], 0, counts[index]);
-      }
-    }
-    for (int i = 0; i < segment.length; i++) {
-      float s = 0f;
+    float[] part = new float[Math.min(chunk, segment.length)];
+    for (int c = 0; c < chunks(segment.length, chunk); c++) {
+      int o = c * chunk;
+      int len = Math.min(chunk, segment.length - o);
       for (int m = 0; m < n; m++) {
-        s += parts[m][i];
+        float[] p = part;
+        if (m == index) {
+          p = joined(own.get(c), "encoding chunk " + c + " of this member's segment");
+        } else {
+          Frame f = receive(m, key(op, 0, c, step));
+          Codecs.byId(f.header().codec()).decode(f.payload(), part, 0, len);
+        }
+        for (int i = 0; i < len; i++) {
+          segment[o + i] += p[i];
+        }
       }
-      segment[i] = s;
+    }
+    for (CompletableFuture<?> f : encodes) { // x is written below: every read of it must be done
+      joined(f, "encoding the reduce-scatter's chunks");
     }
     await(inFlight);
-    float[] mine = new float[segment.length];
-    byte[] b = ef.encode(tensor + "/ag", codec, segment, 0, segment.length, mine);
-    for (int m = 0; m < n; m++) {
-      if (m != index) {
-        inFlight.add(transport.send(ranks[m], key(op, 1, 0, step), codec.id(), b));
+    for (int c = 0; c < chunks(segment.length, chunk); c++) {
+      int o = c * chunk;
+      int len = Math.min(chunk, segment.length - o);
+      String name = tensor + "/ag/" + c;
+      CompletableFuture<byte[]> f = CompletableFuture.supplyAsync(() -> {
+        float[] d = new float[len];
+        byte[] b = ef.encode(name, codec, segment, o, len, d);
+        System.arraycopy(d, 0, x, offs[index] + o, len);
+        return b;
+      }, CODEC_THREADS);
+      encodes.add(f);
+      for (int m = 0; m < n; m++) {
+        if (m != index) {
+          int member = m;
+          MessageKey k = key(op, 1, c, step);
+          inFlight.add(f.thenCompose(b -> transport.send(ranks[member], k, codec.id(), b)));
+        }
       }
     }
-    System.arraycopy(mine, 0, x, offs[index], mine.length);
     for (int m = 0; m < n; m++) {
       if (m != index) {
-        Frame f = receive(m, key(op, 1, 0, step));
-        Codecs.byId(f.header().codec()).decode(f.payload(), x, offs[m], counts[m]);
+        for (int c = 0; c < chunks(counts[m], chunk); c++) {
+          int o = offs[m] + c * chunk;
+          Frame f = receive(m, key(op, 1, c, step));
+          Codecs.byId(f.header().codec()).decode(f.payload(), x, o, Math.min(chunk, offs[m] + counts[m] - o));
+        }
       }
+    }
+    for (CompletableFuture<?> f : encodes) {
+      joined(f, "encoding the all-gather's chunks");
     }
     await(inFlight);
+  }
+
+  /** Chunks of {@code chunk} floats in a run of len floats (one, possibly empty, for len 0). */
+  private static int chunks(int len, int chunk) {
+    return Math.max(1, (len + chunk - 1) / chunk);
+  }
+
+  /**
+   * Floats per chunk of a compressed sum: the most (a power of two from {@link #CHUNK_FLOATS}, so
+   * that the block codecs' blocks divide it) whose encoding fits the frame of an fp32 chunk, so
+   * compressed frames are as large on the wire as exact ones. The system property
+   * {@code tessera.comm.codecChunkFloats} overrides it (for benchmarks).
+   */
+  static int codecChunkFloats(Codec codec) {
+    Integer forced = Integer.getInteger("tessera.comm.codecChunkFloats");
+    if (forced != null) {
+      return Math.max(1, forced);
+    }
+    int chunk = CHUNK_FLOATS;
+    while (chunk < (1 << 26) && codec.encodedBytes(2 * chunk) <= 4L * CHUNK_FLOATS) {
+      chunk *= 2;
+    }
+    return chunk;
+  }
+
+  /** A codec task's result; its failure is rethrown as it was (a bad length, a corrupt frame). */
+  private <T> T joined(CompletableFuture<T> f, String what) {
+    try {
+      return f.get(timeout.toNanos(), TimeUnit.NANOSECONDS);
+    } catch (TimeoutException e) {
+      throw new CommException.Timeout("group " + id + ": " + what + " took over " + timeout.toMillis() + " ms");
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new CommException("interrupted " + what + " in group " + id, e);
+    } catch (ExecutionException e) {
+      if (e.getCause() instanceof RuntimeException r) {
+        throw r;
+      }
+      throw new CommException(what + " failed in group " + id, e.getCause());
+    }
   }
 
   /** Returns when every member has called it (or fails naming the member that did not). */

@@ -26,11 +26,13 @@ import java.util.concurrent.TimeoutException;
  * step equals one worker's on the whole batch. Optionally compressed: a codec with error feedback,
  * after {@code exactSteps} exact steps, on the gradients ({@link Compress#GRADS}) or, as 1-bit Adam
  * does, on AdamW's momentum with the variance frozen at the end of the exact warm-up
- * ({@link Compress#MOMENTUM}). Exact sums overlap the backward: each block's gradients, once
- * complete, are read to the host and summed on a communication thread while the blocks below
- * still run ({@link #gradientsReady}); the rest follow at the end ({@link #allReduceGrads}).
- * Without the overlap, and through a lossy codec, the gradients travel after the backward as one
- * flat vector, segment by segment (the error feedback is kept per position of that vector).
+ * ({@link Compress#MOMENTUM}). Gradient sums overlap the backward: each block's gradients, once
+ * complete, are read to the host and summed (exactly, or through the codec with error feedback kept
+ * per block) on a communication thread while the blocks below still run ({@link #gradientsReady});
+ * the rest follow at the end ({@link #allReduceGrads}). Without the overlap the gradients travel
+ * after the backward as one flat vector, segment by segment (the error feedback is kept per
+ * position of that vector). Compressed momentum needs the whole step's gradient first: it never
+ * overlaps.
  */
 public final class DataParallel {
   /** What a lossy codec compresses. */
@@ -127,12 +129,13 @@ public final class DataParallel {
   }
 
   /**
-   * These parameters' gradients are complete for this step: an exact sum starts now, on the
-   * communication thread (every member hands over the same parameters in the same order). Nothing
-   * happens for a lossy codec or alone.
+   * These parameters' gradients are complete for this step: their sum starts now, on the
+   * communication thread (every member hands over the same parameters in the same order, so the
+   * n-th bucket of a step is the same parameters every step, and keeps its error feedback). Nothing
+   * happens alone, without the overlap, or in the compressed-momentum stage.
    */
   public void gradientsReady(List<Param> ready, long step) {
-    if (!overlap || group.size() == 1 || lossy(step) || ready.isEmpty()) {
+    if (!overlap || group.size() == 1 || momentumStage(step) || ready.isEmpty()) {
       return;
     }
     start(ready.stream().map(Param::grad).toList(), step);
@@ -143,8 +146,14 @@ public final class DataParallel {
     checkInStep(step);
     float[] flat = HostFlat.read(grads.get(0).backend(), grads); // on this thread: backends are not thread-safe
     inFlightStep = step;
+    String bucket = "grads/bucket" + inFlight.size();
+    boolean compressed = lossy(step);
     inFlight.add(new Bucket(grads, comm.submit(() -> {
-      group.allReduce(flat, step);
+      if (compressed) {
+        group.allReduceCompressed(flat, bucket, codec, feedback, step);
+      } else {
+        group.allReduce(flat, step);
+      }
       return flat;
     })));
   }
@@ -172,15 +181,15 @@ public final class DataParallel {
 
   /**
    * Sums every parameter gradient over the group, in place: those {@link #gradientsReady} started,
-   * and the rest now; or, when none was handed over (no overlap, or a lossy codec), one flat
-   * buffer, segment by segment. In the compressed-momentum stage it leaves them local.
+   * and the rest now; or, when none was handed over (no overlap), one flat buffer, segment by
+   * segment. In the compressed-momentum stage it leaves them local.
    */
   public void allReduceGrads(Params params, long step) {
     if (group.size() == 1 || momentumStage(step)) {
       return;
     }
     checkInStep(step);
-    if (!lossy(step) && !inFlight.isEmpty()) {
+    if (!inFlight.isEmpty()) {
       List<Tensor> rest = params.all().stream().filter(p -> !started.contains(p)).map(Param::grad).toList();
       if (!rest.isEmpty()) {
         start(rest, step);
@@ -193,7 +202,7 @@ public final class DataParallel {
       started.clear();
       return;
     }
-    // Nothing handed over (no overlap, or a lossy codec): one flat vector, segment by segment.
+    // Nothing handed over (no overlap): one flat vector, segment by segment.
     List<Tensor> grads = params.segments().stream().map(Params.Segment::grads).toList();
     float[] flat = HostFlat.read(params.backend(), grads);
     if (lossy(step)) {

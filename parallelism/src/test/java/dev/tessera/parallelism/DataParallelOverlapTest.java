@@ -124,4 +124,59 @@ class DataParallelOverlapTest {
       assertTrue(again.getMessage().contains("cannot go on at step 6"), again.getMessage());
     }
   }
+
+  /** Layout dp2 through bf16, two steps (the second uses the first's error feedback), with or without the overlap. */
+  private static List<float[][]> bf16Sums(boolean overlap) throws Exception {
+    LocalFabric fabric = new LocalFabric(2);
+    ExecutorService ranks = Executors.newFixedThreadPool(2);
+    try {
+      List<Future<float[][]>> results = new ArrayList<>();
+      for (int r = 0; r < 2; r++) {
+        int rank = r;
+        results.add(ranks.submit(() -> {
+          DataParallel dp = new DataParallel(new Group(fabric.transport(rank), GROUP, new int[] {0, 1},
+              Duration.ofSeconds(20)), dev.tessera.comm.Codecs.BF16, 0, DataParallel.Compress.GRADS, overlap);
+          float[][] out = new float[6][];
+          try (ReferenceBackend be = new ReferenceBackend()) {
+            for (int step = 0; step < 2; step++) {
+              try (Params p = params(be, rank)) {
+                dp.gradientsReady(List.of(p.get("h.0.a"), p.get("h.0.b")), step);
+                dp.allReduceGrads(p, step);
+                for (int k = 0; k < 3; k++) {
+                  out[3 * step + k] = be.read(p.get(new String[] {"h.0.a", "h.0.b", "c"}[k]).grad());
+                }
+              }
+            }
+          }
+          return out;
+        }));
+      }
+      return List.of(results.get(0).get(30, TimeUnit.SECONDS), results.get(1).get(30, TimeUnit.SECONDS));
+    } finally {
+      ranks.shutdownNow();
+    }
+  }
+
+  /**
+   * bf16 rounds each element on its own, so summing block by block during the backward (error
+   * feedback per bucket) gives the bits of the flat sum after it (error feedback per position).
+   */
+  @Test
+  @Timeout(60)
+  void aCompressedSumOverlappedGivesTheBitsOfTheFlatOne() throws Exception {
+    List<float[][]> overlapped = bf16Sums(true);
+    List<float[][]> flat = bf16Sums(false);
+    for (int r = 0; r < 2; r++) {
+      for (int k = 0; k < 6; k++) {
+        assertArrayEquals(flat.get(r)[k], overlapped.get(r)[k], "rank " + r + ", step " + k / 3 + ", parameter " + k % 3);
+      }
+    }
+    float exact = (0.25f * 3 + 0) + (0.5f * 3 + 0); // h.0.a's third element, 2.25: bf16 rounds 0.75 + 1.5 exactly
+    assertEquals(exact, overlapped.get(0)[0][2]);
+    boolean rounded = false;
+    for (int i = 0; i < 15; i++) {
+      rounded |= overlapped.get(0)[5][i] != (0.25f * (i + 1) + 200) + (0.5f * (i + 1) + 200);
+    }
+    assertTrue(rounded, "parameter c (values near 200) went through bf16, not fp32");
+  }
 }
