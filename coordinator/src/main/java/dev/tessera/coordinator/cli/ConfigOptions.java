@@ -121,9 +121,9 @@ public final class ConfigOptions {
       + "norms, residuals and embeddings each on 1/tp of the tokens (Megatron's sequence parallelism) "
       + "(default: false).")
   Boolean sequenceParallel;
-  @Option(names = "--dp-overlap", arity = "0..1", fallbackValue = "true", description = "Sum each block's exact "
-      + "data-parallel gradients while the blocks below still run their backward (default: true; false sums them "
-      + "all after the backward).")
+  @Option(names = "--dp-overlap", arity = "0..1", fallbackValue = "true", description = "Sum each block's "
+      + "data-parallel gradients (exact or through --dp-codec) while the blocks below still run their backward "
+      + "(default: true; false sums them all after the backward).")
   Boolean dpOverlap;
 
   /** The config keys given on {@code spec}'s command line with their values (options in {@code notConfig} left out). */

@@ -1,5 +1,6 @@
 package dev.tessera.coordinator.run;
 
+import dev.tessera.kernels.opencl.SignalChaining;
 import dev.tessera.worker.Faults;
 import dev.tessera.worker.WorkerMain;
 import java.io.IOException;
@@ -56,6 +57,10 @@ final class LocalCluster implements Launcher.Workers {
         ProcessBuilder pb = new ProcessBuilder(command(r, a.cluster(), members, o)).redirectErrorStream(true)
             .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
         pb.environment().put(WorkerMain.SECRET_ENV, a.secret());
+        String preload = SignalChaining.preload(pb.environment().get("LD_PRELOAD")); // see SignalChaining
+        if (preload != null) {
+          pb.environment().put("LD_PRELOAD", preload);
+        }
         pb.environment().remove(Faults.ENV);
         if (a.fault() != null) {
           pb.environment().put(Faults.ENV, a.fault());

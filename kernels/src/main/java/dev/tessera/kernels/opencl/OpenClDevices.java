@@ -23,6 +23,7 @@ public final class OpenClDevices {
     try {
       List<OpenCLDevice> found = OpenCLDevice.listDevices(type);
       removeExtractedLibrary();
+      SignalChaining.warnIfMissing();
       return found == null ? List.of() : found;
     } catch (LinkageError | RuntimeException e) {
       // No OpenCL library, or Aparapi's native part could not load: there is no OpenCL here.
