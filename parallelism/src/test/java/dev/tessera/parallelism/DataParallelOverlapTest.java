@@ -51,43 +51,52 @@ class DataParallelOverlapTest {
     return c == null ? 0 : c.bytesSent();
   }
 
-  @Test
-  @Timeout(60)
-  void aBlocksGradientsAreSummedWhileTheBackwardGoesOnAndEveryGradientEndsSummed() throws Exception {
+  /** Runs body(rank, its transport) for ranks 0 and 1 of one fabric at once; their results, in rank order. */
+  private static <T> List<T> onTwoRanks(RankBody<T> body) throws Exception {
     LocalFabric fabric = new LocalFabric(2);
     ExecutorService ranks = Executors.newFixedThreadPool(2);
     try {
-      List<Future<float[][]>> results = new ArrayList<>();
+      List<Future<T>> results = new ArrayList<>();
       for (int r = 0; r < 2; r++) {
         int rank = r;
-        results.add(ranks.submit(() -> {
-          Transport t = fabric.transport(rank);
-          DataParallel dp = new DataParallel(new Group(t, GROUP, new int[] {0, 1}, Duration.ofSeconds(20)));
-          try (ReferenceBackend be = new ReferenceBackend(); Params p = params(be, rank)) {
-            dp.gradientsReady(List.of(p.get("h.0.a"), p.get("h.0.b")), 3);
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-            while (dpBytesSent(t) == 0) { // the communication thread sends: this thread goes on
-              assertTrue(System.nanoTime() < deadline, "rank " + rank + ": nothing sent before allReduceGrads");
-              Thread.sleep(1);
-            }
-            dp.allReduceGrads(p, 3);
-            return new float[][] {be.read(p.get("h.0.a").grad()), be.read(p.get("h.0.b").grad()),
-                be.read(p.get("c").grad())};
-          }
-        }));
+        results.add(ranks.submit(() -> body.run(rank, fabric.transport(rank))));
       }
-      float[][] zero = results.get(0).get(30, TimeUnit.SECONDS);
-      float[][] one = results.get(1).get(30, TimeUnit.SECONDS);
-      for (int k = 0; k < 3; k++) {
-        float[] want = new float[15];
-        for (int i = 0; i < 15; i++) {
-          want[i] = (0.25f * (i + 1) + 100 * k) + (0.5f * (i + 1) + 100 * k);
-        }
-        assertArrayEquals(want, zero[k], "parameter " + k + " on rank 0");
-        assertArrayEquals(zero[k], one[k], "parameter " + k + ": the same bits on both ranks");
-      }
+      return List.of(results.get(0).get(30, TimeUnit.SECONDS), results.get(1).get(30, TimeUnit.SECONDS));
     } finally {
       ranks.shutdownNow();
+    }
+  }
+
+  private interface RankBody<T> {
+    T run(int rank, Transport t) throws Exception;
+  }
+
+  @Test
+  @Timeout(60)
+  void aBlocksGradientsAreSummedWhileTheBackwardGoesOnAndEveryGradientEndsSummed() throws Exception {
+    List<float[][]> got = onTwoRanks((rank, t) -> {
+      DataParallel dp = new DataParallel(new Group(t, GROUP, new int[] {0, 1}, Duration.ofSeconds(20)));
+      try (ReferenceBackend be = new ReferenceBackend(); Params p = params(be, rank)) {
+        dp.gradientsReady(List.of(p.get("h.0.a"), p.get("h.0.b")), 3);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (dpBytesSent(t) == 0) { // the communication thread sends: this thread goes on
+          assertTrue(System.nanoTime() < deadline, "rank " + rank + ": nothing sent before allReduceGrads");
+          Thread.sleep(1);
+        }
+        dp.allReduceGrads(p, 3);
+        return new float[][] {be.read(p.get("h.0.a").grad()), be.read(p.get("h.0.b").grad()),
+            be.read(p.get("c").grad())};
+      }
+    });
+    float[][] zero = got.get(0);
+    float[][] one = got.get(1);
+    for (int k = 0; k < 3; k++) {
+      float[] want = new float[15];
+      for (int i = 0; i < 15; i++) {
+        want[i] = (0.25f * (i + 1) + 100 * k) + (0.5f * (i + 1) + 100 * k);
+      }
+      assertArrayEquals(want, zero[k], "parameter " + k + " on rank 0");
+      assertArrayEquals(zero[k], one[k], "parameter " + k + ": the same bits on both ranks");
     }
   }
 
@@ -127,34 +136,23 @@ class DataParallelOverlapTest {
 
   /** Layout dp2 through bf16, two steps (the second uses the first's error feedback), with or without the overlap. */
   private static List<float[][]> bf16Sums(boolean overlap) throws Exception {
-    LocalFabric fabric = new LocalFabric(2);
-    ExecutorService ranks = Executors.newFixedThreadPool(2);
-    try {
-      List<Future<float[][]>> results = new ArrayList<>();
-      for (int r = 0; r < 2; r++) {
-        int rank = r;
-        results.add(ranks.submit(() -> {
-          DataParallel dp = new DataParallel(new Group(fabric.transport(rank), GROUP, new int[] {0, 1},
-              Duration.ofSeconds(20)), dev.tessera.comm.Codecs.BF16, 0, DataParallel.Compress.GRADS, overlap);
-          float[][] out = new float[6][];
-          try (ReferenceBackend be = new ReferenceBackend()) {
-            for (int step = 0; step < 2; step++) {
-              try (Params p = params(be, rank)) {
-                dp.gradientsReady(List.of(p.get("h.0.a"), p.get("h.0.b")), step);
-                dp.allReduceGrads(p, step);
-                for (int k = 0; k < 3; k++) {
-                  out[3 * step + k] = be.read(p.get(new String[] {"h.0.a", "h.0.b", "c"}[k]).grad());
-                }
-              }
+    return onTwoRanks((rank, t) -> {
+      DataParallel dp = new DataParallel(new Group(t, GROUP, new int[] {0, 1}, Duration.ofSeconds(20)),
+          dev.tessera.comm.Codecs.BF16, 0, DataParallel.Compress.GRADS, overlap);
+      float[][] out = new float[6][];
+      try (ReferenceBackend be = new ReferenceBackend()) {
+        for (int step = 0; step < 2; step++) {
+          try (Params p = params(be, rank)) {
+            dp.gradientsReady(List.of(p.get("h.0.a"), p.get("h.0.b")), step);
+            dp.allReduceGrads(p, step);
+            for (int k = 0; k < 3; k++) {
+              out[3 * step + k] = be.read(p.get(new String[] {"h.0.a", "h.0.b", "c"}[k]).grad());
             }
           }
-          return out;
-        }));
+        }
       }
-      return List.of(results.get(0).get(30, TimeUnit.SECONDS), results.get(1).get(30, TimeUnit.SECONDS));
-    } finally {
-      ranks.shutdownNow();
-    }
+      return out;
+    });
   }
 
   /**
