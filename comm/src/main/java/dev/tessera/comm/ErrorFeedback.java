@@ -7,8 +7,9 @@ import java.util.concurrent.ConcurrentHashMap;
  * Error feedback for lossy codecs (as in 1-bit Adam and Deep Gradient Compression): what a codec
  * dropped from a tensor is kept and added to that tensor's next value before it is encoded again,
  * so that the sum of what was sent tracks the sum of the true tensors (their difference is the
- * residual, which stays bounded). State is kept per tensor name and part; parts may be encoded
- * on several threads at once.
+ * residual, which stays bounded). State is kept per tensor name and part; different names may be
+ * encoded on several threads at once, one name by one thread at a time (its residual's array holds
+ * the value being encoded meanwhile, and after a failed encode).
  */
 public final class ErrorFeedback {
   private final Map<String, float[]> residuals = new ConcurrentHashMap<>();

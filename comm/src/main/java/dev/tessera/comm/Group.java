@@ -9,13 +9,15 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * Collectives over a group of ranks (one mesh axis): all-reduce, reduce-scatter, all-gather,
  * all-to-all with variable counts, broadcast and barrier, on fp32 arrays. Every member calls the
  * same collectives in the same order (each call takes the next sequence number, which tags its
- * frames). Tensors travel in chunks of at most {@link #CHUNK_FLOATS} floats, sent asynchronously
- * so that several are in flight. All-reduce is a ring (reduce-scatter, then all-gather) for large
+ * frames). Tensors travel in chunks of at most {@link #CHUNK_FLOATS} floats (compressed ones in
+ * chunks whose encoding is about that size, {@link #codecChunkFloats}), sent asynchronously so that
+ * several are in flight. All-reduce is a ring (reduce-scatter, then all-gather) for large
  * tensors and a direct exchange for small ones; either way every member ends with the same bits.
  * Every wait has the group's timeout and fails naming the peer.
  */
@@ -344,10 +346,13 @@ public final class Group {
    * summed segment, with error feedback again). Every member decodes the same bytes, so all end with
    * the same values. With a lossless codec this is an exact all-reduce by direct exchange.
    *
-   * <p>Segments travel in chunks of {@link #CHUNK_FLOATS} floats, each encoded (with its own error
-   * feedback) on the codec threads and sent as soon as it is encoded, so that encoding, the wire and
-   * decoding overlap. The block codecs' blocks divide a chunk, so a chunk encodes as it would within
-   * its whole segment; top-k keeps its fraction of each chunk.
+   * <p>Segments travel in chunks of {@link #codecChunkFloats} floats, each encoded (with its own
+   * error feedback) on the codec threads and sent as soon as it is encoded, so that encoding, the
+   * wire and decoding overlap. The block codecs' blocks divide a chunk, so a chunk encodes as it
+   * would within its whole segment; top-k keeps its fraction of each chunk. If it fails (a peer
+   * gone, a timeout, a corrupt frame), the codec tasks not started yet do nothing and the running
+   * ones are awaited, but x and this tensor's error feedback are left part-way: the caller must not
+   * go on with them (data parallelism stops).
    */
   public void allReduceCompressed(float[] x, String tensor, Codec codec, ErrorFeedback ef, long step) {
     long op = seq++;
@@ -356,10 +361,45 @@ public final class Group {
       return;
     }
     int[] counts = evenCounts(x.length, n);
-    int[] offs = offsets(counts);
     int chunk = codecChunkFloats(codec);
+    if (chunks(counts[0], chunk) > 0xFFFF) { // the frame key has 16 bits for the chunk
+      throw new IllegalArgumentException("group " + id + ": a compressed sum of " + x.length + " floats in chunks of "
+          + chunk + " needs " + chunks(counts[0], chunk) + " chunks per member, more than 65535");
+    }
     List<CompletableFuture<Void>> inFlight = new ArrayList<>();
     List<CompletableFuture<?>> encodes = new ArrayList<>();
+    AtomicBoolean failed = new AtomicBoolean();
+    try {
+      compressedSum(x, tensor, codec, ef, step, op, counts, chunk, inFlight, encodes, failed);
+    } catch (RuntimeException e) {
+      failed.set(true); // the tasks not started yet return at once; the running ones are awaited
+      long deadline = System.nanoTime() + timeout.toNanos();
+      for (CompletableFuture<?> f : encodes) {
+        try {
+          f.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+        } catch (ExecutionException | TimeoutException ignored) {
+          // failed or stopped too: all that matters is that it no longer runs
+        } catch (InterruptedException ie) {
+          Thread.currentThread().interrupt();
+          break;
+        }
+      }
+      throw e;
+    }
+  }
+
+  /** Stops a codec task that had not started when its compressed sum failed. */
+  private static void checkGoing(AtomicBoolean failed) {
+    if (failed.get()) {
+      throw new java.util.concurrent.CancellationException("the compressed sum failed");
+    }
+  }
+
+  private void compressedSum(float[] x, String tensor, Codec codec, ErrorFeedback ef, long step, long op,
+      int[] counts, int chunk, List<CompletableFuture<Void>> inFlight, List<CompletableFuture<?>> encodes,
+      AtomicBoolean failed) {
+    int n = ranks.length;
+    int[] offs = offsets(counts);
     List<CompletableFuture<float[]>> own = new ArrayList<>(); // this member's chunks as the codec delivers them
     for (int m = 0; m < n; m++) {
       for (int c = 0; c < chunks(counts[m], chunk); c++) {
@@ -368,6 +408,7 @@ public final class Group {
         String name = tensor + "/rs" + m + "/" + c;
         if (m == index) {
           CompletableFuture<float[]> f = CompletableFuture.supplyAsync(() -> {
+            checkGoing(failed);
             float[] d = new float[len];
             ef.encode(name, codec, x, o, len, d);
             return d;
@@ -377,8 +418,10 @@ public final class Group {
         } else {
           int member = m;
           MessageKey k = key(op, 0, c, step);
-          CompletableFuture<byte[]> f = CompletableFuture.supplyAsync(() -> ef.encode(name, codec, x, o, len, null),
-              CODEC_THREADS);
+          CompletableFuture<byte[]> f = CompletableFuture.supplyAsync(() -> {
+            checkGoing(failed);
+            return ef.encode(name, codec, x, o, len, null);
+          }, CODEC_THREADS);
           encodes.add(f);
           inFlight.add(f.thenCompose(b -> transport.send(ranks[member], k, codec.id(), b)));
         }
@@ -412,6 +455,7 @@ public final class Group {
       int len = Math.min(chunk, segment.length - o);
       String name = tensor + "/ag/" + c;
       CompletableFuture<byte[]> f = CompletableFuture.supplyAsync(() -> {
+        checkGoing(failed);
         float[] d = new float[len];
         byte[] b = ef.encode(name, codec, segment, o, len, d);
         System.arraycopy(d, 0, x, offs[index] + o, len);

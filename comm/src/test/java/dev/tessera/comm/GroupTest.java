@@ -359,4 +359,17 @@ class GroupTest {
       }
     }
   }
+
+  /** A compressed sum whose peer never comes fails within the group's timeout, naming it. */
+  @Test
+  void aCompressedSumWithoutItsPeerTimesOutNamingIt() {
+    LocalFabric fabric = new LocalFabric(2);
+    Group g = new Group(fabric.transport(0), 7, new int[] {0, 1}, Duration.ofMillis(500));
+    float[] x = new float[3 * Group.codecChunkFloats(Codecs.BF16)];
+    long t0 = System.nanoTime();
+    CommException e = assertThrows(CommException.class,
+        () -> g.allReduceCompressed(x, "w", Codecs.BF16, new ErrorFeedback(), 1));
+    assertTrue((System.nanoTime() - t0) / 1e9 < 5, "failed within the timeouts");
+    assertTrue(e.getMessage().contains("rank 1"), e.getMessage());
+  }
 }

@@ -93,7 +93,7 @@ public final class DataParallel {
     this(group, codec, exactSteps, compress, true);
   }
 
-  /** @param overlap sum exact gradients block by block during the backward ({@link #gradientsReady}) */
+  /** @param overlap sum the gradients block by block during the backward ({@link #gradientsReady}) */
   public DataParallel(Group group, Codec codec, int exactSteps, Compress compress, boolean overlap) {
     if (compress == Compress.MOMENTUM && exactSteps < 1) {
       throw new IllegalArgumentException("compressed momentum (1-bit Adam) needs an exact warm-up of at least one step "

@@ -8,6 +8,7 @@ import com.aparapi.device.Device;
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -38,14 +39,20 @@ class SignalChainingTest {
     ManagementFactory.getRuntimeMXBean().getInputArguments().stream().filter(a -> a.startsWith("--add-"))
         .forEach(cmd::add);
     cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Probe.class.getName()));
-    ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+    Path log = Files.createTempFile("signal-chaining-probe", ".log");
+    ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
     pb.environment().remove("LD_PRELOAD");
     if (chained) {
       pb.environment().put("LD_PRELOAD", SignalChaining.preload(null));
     }
     Process p = pb.start();
-    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-    assertTrue(p.waitFor(60, TimeUnit.SECONDS), "the probe JVM did not exit");
+    try {
+      assertTrue(p.waitFor(60, TimeUnit.SECONDS), "the probe JVM did not exit within 60 s: " + Files.readString(log));
+    } finally {
+      p.destroyForcibly();
+    }
+    String out = Files.readString(log, StandardCharsets.UTF_8);
+    Files.deleteIfExists(log);
     assertEquals(0, p.exitValue(), out);
     assertTrue(out.contains("PROBE "), out);
     return out;
