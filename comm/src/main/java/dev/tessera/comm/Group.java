@@ -401,7 +401,8 @@ public final class Group {
     int n = ranks.length;
     int[] offs = offsets(counts);
     List<CompletableFuture<float[]>> own = new ArrayList<>(); // this member's chunks as the codec delivers them
-    for (int m = 0; m < n; m++) {
+    for (int hop = 1; hop <= n; hop++) { // what the others wait for first, from the next member on; this member's last
+      int m = (index + hop) % n;
       for (int c = 0; c < chunks(counts[m], chunk); c++) {
         int o = offs[m] + c * chunk;
         int len = Math.min(chunk, offs[m] + counts[m] - o);
