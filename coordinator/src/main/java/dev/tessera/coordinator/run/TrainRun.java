@@ -97,6 +97,11 @@ public final class TrainRun {
       }
     }
     TrainConfig cfg = TrainConfigs.resolve(configFile, overrides);
+    if (cfg.dp() > 1 && !dev.tessera.comm.Codecs.byName(cfg.dpCodec()).lossless()) {
+      LOG.warn("resuming with dp-codec {}: its error feedback (what the codec left out so far) is not in the checkpoints; "
+          + "it starts again from zero, so the continuation follows the original within the codec's error, not bit for "
+          + "bit", cfg.dpCodec());
+    }
     DataSource data = Shard.dataSource(cfg);
     Planner.Plan plan = launch == null ? null : LaunchRun.plan(cfg, data, launch);
     boolean changed = !overrides.isEmpty();
