@@ -1,5 +1,6 @@
 package dev.tessera.coordinator.run;
 
+import dev.tessera.comm.Codecs;
 import dev.tessera.model.data.DataSource;
 import dev.tessera.model.train.Trainer;
 import dev.tessera.worker.Checkpoints;
@@ -97,7 +98,7 @@ public final class TrainRun {
       }
     }
     TrainConfig cfg = TrainConfigs.resolve(configFile, overrides);
-    if (cfg.dp() > 1 && !dev.tessera.comm.Codecs.byName(cfg.dpCodec()).lossless()) {
+    if (cfg.dp() > 1 && !Codecs.byName(cfg.dpCodec()).lossless()) {
       LOG.warn("resuming with dp-codec {}: its error feedback (what the codec left out so far) is not in the checkpoints; "
           + "it starts again from zero, so the continuation follows the original within the codec's error, not bit for "
           + "bit", cfg.dpCodec());

@@ -54,7 +54,7 @@ public final class SignalChaining {
 
   /** Warns once if OpenCL is open on Linux without signal chaining. */
   static void warnIfMissing() {
-    if (WARNED.get() || !Files.isReadable(Path.of("/proc/self/maps")) || active() || !WARNED.compareAndSet(false, true)) {
+    if (WARNED.get() || !Files.isReadable(Path.of("/proc/self/maps")) || active() || WARNED.getAndSet(true)) {
       return;
     }
     LogManager.getLogger(SignalChaining.class).warn("OpenCL is loaded without the JVM's signal chaining: drivers built "
