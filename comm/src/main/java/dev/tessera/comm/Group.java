@@ -35,12 +35,15 @@ public final class Group {
   /** Ring steps are tagged with 7 bits each for reduce-scatter and all-gather. */
   public static final int MAX_MEMBERS = 128;
 
+  /** System property: how many threads encode compressed sums in this JVM ({@link #codecThreads}). */
+  public static final String CODEC_THREADS_PROPERTY = "tessera.comm.codecThreads";
+
   /**
    * Encodes compressed sums' chunks in parallel: the codecs run on the CPU, and one thread encoding
    * a 16 MiB sum with error feedback is slower than the wire.
    */
   private static final ForkJoinPool CODEC_THREADS = new ForkJoinPool(
-      Math.max(1, Runtime.getRuntime().availableProcessors() - 1), pool -> {
+      codecThreads(System.getProperty(CODEC_THREADS_PROPERTY), Runtime.getRuntime().availableProcessors()), pool -> {
         var t = ForkJoinPool.defaultForkJoinWorkerThreadFactory.newThread(pool);
         t.setName("tessera-codec-" + t.getPoolIndex());
         t.setDaemon(true);
@@ -507,6 +510,32 @@ public final class Group {
       chunk *= 2;
     }
     return chunk;
+  }
+
+  /**
+   * The codec pool's size: {@code property} if set (a positive count; {@code tessera launch} sets it
+   * to this host's cores shared among its workers, since the members of a sum encode at the same
+   * time), else {@code cores - 1}, at least 1.
+   */
+  /** The threads this JVM encodes compressed sums on. */
+  public static int codecPoolSize() {
+    return CODEC_THREADS.getParallelism();
+  }
+
+  static int codecThreads(String property, int cores) {
+    if (property == null || property.isBlank()) {
+      return Math.max(1, cores - 1);
+    }
+    try {
+      int n = Integer.parseInt(property.trim());
+      if (n >= 1) {
+        return n;
+      }
+    } catch (NumberFormatException e) {
+      // reported below
+    }
+    throw new IllegalArgumentException("-D" + CODEC_THREADS_PROPERTY + "=" + property
+        + ": expected a positive number of threads");
   }
 
   /** A codec task's result; its failure is rethrown as it was (a bad length, a corrupt frame). */

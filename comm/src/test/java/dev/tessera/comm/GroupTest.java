@@ -372,4 +372,16 @@ class GroupTest {
     assertTrue((System.nanoTime() - t0) / 1e9 < 5, "failed within the timeouts");
     assertTrue(e.getMessage().contains("rank 1"), e.getMessage());
   }
+
+  /** The codec pool: cores - 1 by default, the property's count when set, and a clear error for a bad one. */
+  @Test
+  void theCodecPoolTakesItsSizeFromThePropertyAndRefusesABadOne() {
+    assertEquals(15, Group.codecThreads(null, 16));
+    assertEquals(1, Group.codecThreads(" ", 1));
+    assertEquals(7, Group.codecThreads("7", 16));
+    for (String bad : new String[] {"0", "-2", "seven"}) {
+      IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Group.codecThreads(bad, 16));
+      assertTrue(e.getMessage().contains("tessera.comm.codecThreads=" + bad), e.getMessage());
+    }
+  }
 }

@@ -1,5 +1,6 @@
 package dev.tessera.worker;
 
+import dev.tessera.comm.Codec;
 import dev.tessera.comm.Codecs;
 import dev.tessera.comm.Group;
 import dev.tessera.comm.Transport;
@@ -38,6 +39,8 @@ import java.util.Map;
  * Checkpoints hold a file per rank of the first data-parallel replica, which any mesh reads.
  */
 public final class Shard implements AutoCloseable {
+  private static final org.apache.logging.log4j.Logger LOG =
+      org.apache.logging.log4j.LogManager.getLogger(Shard.class);
   /** How long a collective waits for a peer before it names the peer and fails. */
   public static final Duration COLLECTIVE_TIMEOUT = Duration.ofSeconds(60);
 
@@ -113,6 +116,11 @@ public final class Shard implements AutoCloseable {
         dp = new DataParallel(group(transport, mesh, Axis.DP, rank), Codecs.byName(cfg.dpCodec()),
             cfg.dpExactSteps(), DataParallel.Compress.valueOf(cfg.dpCompress().toUpperCase(Locale.ROOT)),
             cfg.dpOverlap());
+        Codec codec = Codecs.byName(cfg.dpCodec());
+        if (!codec.lossless()) {
+          LOG.info("rank {}: dp sums encoded with {} on {} codec threads (-D{})", rank, codec.name(),
+              Group.codecPoolSize(), Group.CODEC_THREADS_PROPERTY);
+        }
       }
     }
     // Worker r takes device r mod their count: one GPU each on a host with several.

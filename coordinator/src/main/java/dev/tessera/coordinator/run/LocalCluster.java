@@ -79,9 +79,13 @@ final class LocalCluster implements Launcher.Workers {
     List<String> cmd = new ArrayList<>();
     cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     cmd.add("-Xmx" + o.heap(members.size() - 1));
-    // The module opens and logging setup this JVM was started with (bin/jvm-options).
+    // The module opens and logging setup this JVM was started with (bin/jvm-options), and its
+    // -Dtessera.* and -Dhazelcast.* settings (JAVA_OPTS), which the workers read; not a fault to inject,
+    // which goes to the first attempt only (start).
     for (String a : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
-      if (a.startsWith("--add-") || a.startsWith("-Djava.util.logging.manager=") || a.startsWith("-Dlog4j2.")) {
+      if (a.startsWith("--add-") || a.startsWith("-Djava.util.logging.manager=") || a.startsWith("-Dlog4j2.")
+          || (a.startsWith("-Dtessera.") && !a.startsWith("-D" + Faults.PROPERTY + "="))
+          || a.startsWith("-Dhazelcast.")) {
         cmd.add(a);
       }
     }
