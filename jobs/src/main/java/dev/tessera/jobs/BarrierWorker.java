@@ -23,6 +23,10 @@ import scala.runtime.AbstractFunction1;
  */
 final class BarrierWorker extends AbstractFunction1<Iterator<Integer>, Iterator<Integer>> implements Serializable {
   private static final long serialVersionUID = 1L;
+  /** Spark's name for the resource a task's GPUs are. */
+  static final String GPU = "gpu";
+  private static final org.apache.logging.log4j.Logger LOG =
+      org.apache.logging.log4j.LogManager.getLogger(BarrierWorker.class);
 
   private final String cluster;
   private final String secret;
@@ -54,15 +58,39 @@ final class BarrierWorker extends AbstractFunction1<Iterator<Integer>, Iterator<
     members.add(coordinator);
     HazelcastTransport.Settings s = new HazelcastTransport.Settings(cluster, rank, workers + 1, host, port,
         new HazelcastTransport.Join.TcpIp(members), Duration.ofSeconds(heartbeatSeconds), secret);
+    int device = device(ctx, rank);
     int code;
     try (HazelcastTransport t = HazelcastTransport.start(s, Duration.ofSeconds(joinSeconds))) {
-      code = WorkerMain.serve(t, workers, fault);
+      code = WorkerMain.serve(t, workers, fault, device);
     }
     if (code != 0) {
       throw new IllegalStateException("rank " + rank + " of " + cluster + " failed (it reported why to the "
           + "coordinator)");
     }
     return CollectionConverters.asScala(List.of(rank).iterator());
+  }
+
+  /**
+   * The OpenCL device this task opens: the GPU Spark's resource scheduling gave it
+   * ({@code spark.task.resource.gpu.amount}; its address, a number, counts the OpenCL devices of the
+   * requested kind), else the rank's, as {@code tessera launch} does. Two tasks of one host that
+   * were given no GPU may share one.
+   */
+  static int device(BarrierTaskContext ctx, int rank) {
+    scala.Option<org.apache.spark.resource.ResourceInformation> gpu = ctx.resources().get(GPU);
+    if (gpu.isEmpty() || gpu.get().addresses().length == 0) {
+      return rank;
+    }
+    String[] addresses = gpu.get().addresses();
+    try {
+      int d = Integer.parseInt(addresses[0].trim());
+      LOG.info("rank {}: Spark gave this task gpu {} (of {}); it opens OpenCL device {}", rank,
+          String.join(",", addresses), addresses.length, d);
+      return d;
+    } catch (NumberFormatException e) {
+      throw new IllegalStateException("rank " + rank + ": Spark's gpu address '" + addresses[0] + "' is not a device "
+          + "number; the discovery script must list GPUs as 0, 1, ... (the order OpenCL lists them in)", e);
+    }
   }
 
   /** Hazelcast binds to an interface's address, not a name. */

@@ -23,7 +23,10 @@ import org.junit.jupiter.api.io.TempDir;
  * A real spark-submit of the built target/tessera-spark.jar (jobs module) to a Spark standalone master
  * and worker that this test starts on loopback, from the Spark jars Maven laid out in
  * target/spark-home: the job shards a text corpus and trains dp2 on it in a barrier stage of two tasks
- * on one executor, and leaves a checkpoint and a report.
+ * on one executor, and leaves a checkpoint and a report. The worker offers two GPUs to Spark's resource
+ * scheduling, as addresses 2 and 3 of a host whose OpenCL shows four devices (pocl made to show four
+ * CPU devices stands in for them), one to a task: each rank opens the device Spark gave it, not the
+ * rank's own number.
  */
 class SparkSubmitTest {
   private static final Path SPARK_HOME = Path.of("target", "spark-home").toAbsolutePath();
@@ -87,9 +90,15 @@ class SparkSubmitTest {
           Integer.toString(port), "--webui-port", Integer.toString(freePort())), masterLog));
       awaitLine(masterLog, "I have been elected leader", 120, cluster.get(0));
       Path workerLog = tmp.resolve("worker.log");
+      Path gpus = tmp.resolve("gpus.sh");
+      Files.writeString(gpus, "#!/bin/sh\necho '{\"name\": \"gpu\", \"addresses\": [\"2\", \"3\"]}'\n");
+      assertTrue(gpus.toFile().setExecutable(true));
+      Path workerConf = tmp.resolve("worker.conf");
+      Files.writeString(workerConf, "spark.worker.resource.gpu.amount 2\nspark.worker.resource.gpu.discoveryScript "
+          + gpus + "\n");
       cluster.add(java(List.of("org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1", "--cores",
           "2", "--memory", "3g", "--webui-port", Integer.toString(freePort()), "--work-dir",
-          tmp.resolve("work").toString(), master), workerLog));
+          tmp.resolve("work").toString(), "--properties-file", workerConf.toString(), master), workerLog));
       awaitLine(workerLog, "Successfully registered with master", 120, cluster.get(1));
 
       Path run = tmp.resolve("run");
@@ -98,7 +107,9 @@ class SparkSubmitTest {
           "--deploy-mode", "client", "--class", "dev.tessera.jobs.SparkMain",
           "--conf", "spark.ui.enabled=false", "--conf", "spark.driver.host=127.0.0.1",
           "--conf", "spark.executor.cores=2", "--conf", "spark.executor.memory=2g",
-          "--conf", "spark.executor.extraJavaOptions=" + OPENS, JAR.toString(),
+          "--conf", "spark.executor.extraJavaOptions=" + OPENS,
+          "--conf", "spark.executor.resource.gpu.amount=2", "--conf", "spark.task.resource.gpu.amount=1",
+          "--conf", "spark.executorEnv.POCL_DEVICES=pthread pthread pthread pthread", JAR.toString(),
           "train", "--input", corpus.toString(), "--shards", "2", "--out", run.toString(), "--dp", "2",
           "--steps", "6", "--n-layer", "1", "--n-embd", "32", "--n-head", "2", "--block-size", "32",
           "--batch-size", "8", "--eval-every", "3", "--eval-batches", "2", "--checkpoint-every", "3",
@@ -114,6 +125,11 @@ class SparkSubmitTest {
       Checkpoints.Checkpoint ck = Checkpoints.verify(run.resolve("checkpoints").resolve("step-6"));
       assertEquals(2, ck.manifest().mesh().get("dp"));
       assertTrue(Files.readString(run.resolve("report.md")).contains("## Cluster"));
+      String log = Files.readString(run.resolve("train.log"));
+      for (String device : new String[] {"OpenCL CPU 2 of 4: ", "OpenCL CPU 3 of 4: "}) {
+        assertTrue(log.contains(device), "a rank opened " + device + "(Spark's gpu address):\n" + log);
+      }
+      assertTrue(!log.contains("OpenCL CPU 0 of 4") && !log.contains("OpenCL CPU 1 of 4"), log);
     } finally {
       for (Process p : cluster) {
         p.descendants().forEach(ProcessHandle::destroyForcibly);

@@ -93,14 +93,23 @@ public final class Shard implements AutoCloseable {
    * null for a worker alone (dp = tp = 1).
    */
   public static Shard build(TrainConfig cfg, DataSource data, Transport transport, int rank) {
+    return build(cfg, data, transport, rank, rank);
+  }
+
+  /**
+   * As {@link #build(TrainConfig, DataSource, Transport, int)}, on OpenCL device number {@code device}
+   * of the requested kind (modulo their count) instead of device number {@code rank}: a Spark task
+   * takes the GPU that Spark's resource scheduling gave it.
+   */
+  public static Shard build(TrainConfig cfg, DataSource data, Transport transport, int rank, int device) {
     // One at a time in a JVM: opening OpenCL devices from several threads at once crashed pocl
     // (ranks as threads, Spark tasks).
     synchronized (Shard.class) {
-      return buildAlone(cfg, data, transport, rank);
+      return buildAlone(cfg, data, transport, rank, device);
     }
   }
 
-  private static Shard buildAlone(TrainConfig cfg, DataSource data, Transport transport, int rank) {
+  private static Shard buildAlone(TrainConfig cfg, DataSource data, Transport transport, int rank, int device) {
     GptConfig gpt = TrainConfigs.gpt(cfg, data.tokenizer().vocabSize());
     ParallelDims mesh = mesh(cfg, gpt);
     TensorParallel tp = null;
@@ -123,8 +132,8 @@ public final class Shard implements AutoCloseable {
         }
       }
     }
-    // Worker r takes device r mod their count: one GPU each on a host with several.
-    Backend be = Backends.create(Backends.requested(cfg.device()), rank);
+    // Worker r takes device r mod their count, one GPU each on a host with several, unless told which.
+    Backend be = Backends.create(Backends.requested(cfg.device()), device);
     Params params = null;
     try {
       params = new Params(be, cfg.seed());

@@ -124,6 +124,14 @@ public final class WorkerMain implements Callable<Integer> {
    * the environment's): a worker that is a thread of a larger JVM (a Spark task) gets it this way.
    */
   public static int serve(Transport t, int coordinator, String fault) {
+    return serve(t, coordinator, fault, t.rank());
+  }
+
+  /**
+   * As {@link #serve(Transport, int, String)}, on OpenCL device number {@code device} of the
+   * requested kind rather than the rank's ({@link Shard#build}).
+   */
+  public static int serve(Transport t, int coordinator, String fault, int device) {
     int rank = t.rank();
     Duration send = Duration.ofSeconds(30);
     int expected = Control.READY;
@@ -134,7 +142,7 @@ public final class WorkerMain implements Callable<Integer> {
       Path run = Path.of(plan.runDir());
       Duration stepTimeout = Duration.ofSeconds(plan.stepTimeoutSeconds());
       LOG.info("rank {}: attempt {}, run {}, layout dp={} tp={}", rank, plan.attempt(), run, cfg.dp(), cfg.tp());
-      try (Shard shard = Shard.build(cfg, Shard.dataSource(cfg), t, rank)) {
+      try (Shard shard = Shard.build(cfg, Shard.dataSource(cfg), t, rank, device)) {
         if (!plan.checkpoint().isEmpty()) {
           Checkpoints.restore(Checkpoints.verify(Path.of(plan.checkpoint())), shard.trainer());
           LOG.info("rank {}: restored {} (step {})", rank, plan.checkpoint(), shard.trainer().stepsDone());
