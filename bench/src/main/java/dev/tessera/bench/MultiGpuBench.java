@@ -139,8 +139,6 @@ final class MultiGpuBench implements Callable<Integer> {
     if (n > found.size()) {
       System.out.printf(Locale.ROOT, "note: %d workers on %d %s device(s): they share%n", n, found.size(), device);
     }
-    System.out.printf(Locale.ROOT, "%-16s %10s %12s %9s %10s %9s %10s %10s %9s %10s%n", "layout", "tokens/s",
-        "per device", "scaling", "steady", "scaling", "dp MB/st", "tp MB/st", "wait ms", "device MB");
     double one = 0;
     double oneSteady = 0;
     List<Object[]> layouts = new ArrayList<>();
@@ -162,8 +160,17 @@ final class MultiGpuBench implements Callable<Integer> {
       layouts.add(new Object[] {"big_tp" + n, 1, n, "fp32"});
     }
     if (only != null) {
+      List<String> names = layouts.stream().map(l -> (String) l[0]).toList();
+      List<String> unknown = only.stream().filter(o -> !names.contains(o)).sorted().toList();
+      if (!unknown.isEmpty()) {
+        System.err.println("multigpu: --only " + String.join(",", unknown) + ": no such layout with " + n
+            + " workers" + (big ? "" : " (big_* need --big)") + "; the layouts: " + String.join(",", names));
+        return 2;
+      }
       layouts.removeIf(l -> !only.contains((String) l[0]));
     }
+    System.out.printf(Locale.ROOT, "%-16s %10s %12s %9s %10s %9s %10s %10s %9s %10s%n", "layout", "tokens/s",
+        "per device", "scaling", "steady", "scaling", "dp MB/st", "tp MB/st", "wait ms", "device MB");
     for (Object[] l : layouts) {
       String name = (String) l[0];
       int dp = (Integer) l[1];
