@@ -17,7 +17,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * same collectives in the same order (each call takes the next sequence number, which tags its
  * frames). Tensors travel in chunks of at most {@link #CHUNK_FLOATS} floats (compressed ones in
  * chunks whose encoding is about that size, {@link #codecChunkFloats}), sent asynchronously so that
- * several are in flight. All-reduce is a ring (reduce-scatter, then all-gather) for large
+ * several are in flight, and encoded and decoded on the codec threads. All-reduce is a ring (reduce-scatter, then all-gather) for large
  * tensors and a direct exchange for small ones; either way every member ends with the same bits.
  * Every wait has the group's timeout and fails naming the peer.
  */
@@ -39,8 +39,9 @@ public final class Group {
   public static final String CODEC_THREADS_PROPERTY = "tessera.comm.codecThreads";
 
   /**
-   * Encodes compressed sums' chunks in parallel: the codecs run on the CPU, and one thread encoding
-   * a 16 MiB sum with error feedback is slower than the wire.
+   * Encodes and decodes chunks in parallel: the codecs run on the CPU, and one thread encoding a
+   * 16 MiB sum with error feedback is slower than the wire; even fp32 chunks (their bytes, CRC and
+   * Hazelcast's copy) bounded an exact sum on one thread. Its tasks never wait on a peer.
    */
   private static final ForkJoinPool CODEC_THREADS = new ForkJoinPool(
       codecThreads(System.getProperty(CODEC_THREADS_PROPERTY), Runtime.getRuntime().availableProcessors()), pool -> {
@@ -103,13 +104,22 @@ public final class Group {
     return new MessageKey(id, (op << 24) | ((long) phase << 16) | chunk, step);
   }
 
+  /**
+   * Sends x[off .. off + len) in chunks. A tensor of several chunks has them encoded and handed to the
+   * transport on the codec threads (the frame's bytes, its CRC and the transport's own copy are CPU
+   * work: on one thread they bounded a sum's rate); x[off .. off + len) must stay as it is until
+   * {@link #await} has returned.
+   */
   private void sendFloats(List<CompletableFuture<Void>> inFlight, int member, long op, int phase, long step,
       float[] x, int off, int len) {
     int chunks = Math.max(1, (len + CHUNK_FLOATS - 1) / CHUNK_FLOATS);
     for (int c = 0; c < chunks; c++) {
       int o = off + c * CHUNK_FLOATS;
       int n = Math.min(CHUNK_FLOATS, off + len - o);
-      inFlight.add(transport.sendFloats(ranks[member], key(op, phase, c, step), x, o, n));
+      MessageKey k = key(op, phase, c, step);
+      inFlight.add(chunks == 1 ? transport.sendFloats(ranks[member], k, x, o, n)
+          : CompletableFuture.supplyAsync(() -> transport.sendFloats(ranks[member], k, x, o, n), CODEC_THREADS)
+              .thenCompose(f -> f));
     }
   }
 
@@ -128,16 +138,38 @@ public final class Group {
     return transport.receive(ranks[member], key, timeout);
   }
 
-  /** Receives len floats into x[off..]; with {@code add}, adds them instead. */
+  /**
+   * Receives len floats into x[off..]; with {@code add}, adds them instead. This thread waits for the
+   * chunks in turn and the codec threads copy (or add) each into x as it comes.
+   */
   private void receiveFloats(int member, long op, int phase, long step, float[] x, int off, int len, boolean add) {
     int chunks = Math.max(1, (len + CHUNK_FLOATS - 1) / CHUNK_FLOATS);
-    float[] tmp = add ? new float[Math.min(len, CHUNK_FLOATS)] : null;
-    for (int c = 0; c < chunks; c++) {
-      int o = off + c * CHUNK_FLOATS;
-      int n = Math.min(CHUNK_FLOATS, off + len - o);
-      receive(member, key(op, phase, c, step)).floatsInto(x, o, n, add, tmp);
+    if (chunks == 1) {
+      receive(member, key(op, phase, 0, step)).floatsInto(x, off, len, add, add ? SCRATCH.get() : null);
+      return;
+    }
+    List<CompletableFuture<Void>> copying = new ArrayList<>(chunks);
+    try {
+      for (int c = 0; c < chunks; c++) {
+        int o = off + c * CHUNK_FLOATS;
+        int n = Math.min(CHUNK_FLOATS, off + len - o);
+        Frame f = receive(member, key(op, phase, c, step));
+        copying.add(CompletableFuture.runAsync(() -> f.floatsInto(x, o, n, add, add ? SCRATCH.get() : null),
+            CODEC_THREADS));
+      }
+    } finally {
+      // Every copy into x has ended before this returns or throws: a failed receive leaves no task writing x.
+      for (CompletableFuture<Void> f : copying) {
+        f.exceptionally(e -> null).join();
+      }
+    }
+    for (CompletableFuture<Void> f : copying) {
+      joined(f, "copying a chunk from rank " + ranks[member]);
     }
   }
+
+  /** A chunk's floats before they are added (one a thread: the codec threads add chunks side by side). */
+  private static final ThreadLocal<float[]> SCRATCH = ThreadLocal.withInitial(() -> new float[CHUNK_FLOATS]);
 
   private void await(List<CompletableFuture<Void>> inFlight) {
     for (CompletableFuture<Void> f : inFlight) {
