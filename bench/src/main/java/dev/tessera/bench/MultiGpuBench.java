@@ -47,6 +47,11 @@ final class MultiGpuBench implements Callable<Integer> {
       + "(default: ${DEFAULT-VALUE}).")
   int batch;
 
+  @Option(names = "--weak", description = "Weak scaling: every dp replica keeps --batch-size sequences (the global "
+      + "batch grows with dp), so dpN's ideal is N times dp1's tokens/s at the same work per device; without it the "
+      + "global batch is fixed and split (strong scaling).")
+  boolean weak;
+
   @Option(names = "--only", split = ",", description = "Run only these layouts, by name (dp1,dp2,dp2_serial,tp2,"
       + "...); dp1 is the scaling's base.")
   java.util.Set<String> only;
@@ -70,7 +75,7 @@ final class MultiGpuBench implements Callable<Integer> {
     o.put("n-head", large ? 16 : 6);
     o.put("n-embd", large ? 768 : 384);
     o.put("block-size", 256);
-    o.put("batch-size", large ? 8 : batch);
+    o.put("batch-size", large ? 8 : weak ? batch * dp : batch);
     o.put("eval-every", 0);
     o.put("checkpoint-every", 0);
     o.put("log-every", steps);
@@ -135,7 +140,8 @@ final class MultiGpuBench implements Callable<Integer> {
     int n = gpus != null ? gpus : found.size();
     String model = found.get(0).getName().trim().replace(' ', '_');
     BenchLine line = new BenchLine("multigpu").put("device", model).put("devices_seen", found.size())
-        .put("workers_max", n).put("steps", steps).put("batch", batch);
+        .put("workers_max", n).put("steps", steps).put("batch", batch)
+        .put("scaling", weak ? "weak" : "strong");
     if (n > found.size()) {
       System.out.printf(Locale.ROOT, "note: %d workers on %d %s device(s): they share%n", n, found.size(), device);
     }
