@@ -18,12 +18,17 @@ public record Frame(FrameHeader header, byte[] bytes, int offset) {
     return p;
   }
 
-  /** Reads an fp32 payload of exactly {@code len} floats into x[off..], or adds it there. */
-  public void floatsInto(float[] x, int off, int len, boolean add, float[] scratch) {
+  /** Throws {@link CommException.BadFrame} unless the payload is exactly {@code len} floats. */
+  public void requireFloats(int len) {
     if (header.length() != 4 * len) {
       throw new CommException.BadFrame("expected " + len + " floats (" + 4 * len + " bytes) for " + header.key()
           + ", got " + header.length() + " bytes from rank " + header.source());
     }
+  }
+
+  /** Reads an fp32 payload of exactly {@code len} floats into x[off..], or adds it there. */
+  public void floatsInto(float[] x, int off, int len, boolean add, float[] scratch) {
+    requireFloats(len);
     FloatBuffer fb = ByteBuffer.wrap(bytes, offset, 4 * len).slice().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
     if (!add) {
       fb.get(x, off, len);

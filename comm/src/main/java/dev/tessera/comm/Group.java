@@ -51,6 +51,19 @@ public final class Group {
         return t;
       }, null, false);
 
+  /**
+   * Whether fp32 chunks go through the codec threads: by default only with two or more of them. With one (a host
+   * of two cores) the handing over costs and nothing runs side by side, so the calling thread does it.
+   */
+  private static volatile boolean chunksOnCodecThreads = CODEC_THREADS.getParallelism() > 1;
+
+  /** Sets {@link #chunksOnCodecThreads} (tests run both ways on any machine); returns what it was. */
+  static boolean chunksOnCodecThreads(boolean on) {
+    boolean was = chunksOnCodecThreads;
+    chunksOnCodecThreads = on;
+    return was;
+  }
+
   private final Transport transport;
   private final int id;
   private final int[] ranks;
@@ -110,16 +123,51 @@ public final class Group {
    * work: on one thread they bounded a sum's rate); x[off .. off + len) must stay as it is until
    * {@link #await} has returned.
    */
-  private void sendFloats(List<CompletableFuture<Void>> inFlight, int member, long op, int phase, long step,
-      float[] x, int off, int len) {
+  private void sendFloats(Sends sends, int member, long op, int phase, long step, float[] x, int off, int len) {
     int chunks = Math.max(1, (len + CHUNK_FLOATS - 1) / CHUNK_FLOATS);
     for (int c = 0; c < chunks; c++) {
       int o = off + c * CHUNK_FLOATS;
       int n = Math.min(CHUNK_FLOATS, off + len - o);
       MessageKey k = key(op, phase, c, step);
-      inFlight.add(chunks == 1 ? transport.sendFloats(ranks[member], k, x, o, n)
-          : CompletableFuture.supplyAsync(() -> transport.sendFloats(ranks[member], k, x, o, n), CODEC_THREADS)
-              .thenCompose(f -> f));
+      if (chunks == 1 || !chunksOnCodecThreads) {
+        sends.done.add(transport.sendFloats(ranks[member], k, x, o, n));
+      } else {
+        CompletableFuture<CompletableFuture<Void>> encoded =
+            CompletableFuture.supplyAsync(() -> transport.sendFloats(ranks[member], k, x, o, n), CODEC_THREADS);
+        sends.reading.add(encoded);
+        sends.done.add(encoded.thenCompose(f -> f));
+      }
+    }
+  }
+
+  /**
+   * A collective's sends: their completions, and the codec tasks that may still read the tensor.
+   * Closing it (on any way out of the collective) waits until none does, so that a failed collective
+   * leaves no task reading an array its caller may reuse.
+   */
+  private final class Sends implements AutoCloseable {
+    final List<CompletableFuture<Void>> done = new ArrayList<>();
+    final List<CompletableFuture<?>> reading = new ArrayList<>();
+
+    @Override
+    public void close() {
+      settle(reading);
+      reading.clear();
+    }
+  }
+
+  /** Waits (at most the timeout) until every one of {@code tasks} has ended, whichever way; codec tasks never wait on a peer. */
+  private void settle(List<? extends CompletableFuture<?>> tasks) {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    for (CompletableFuture<?> f : tasks) {
+      try {
+        f.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+      } catch (ExecutionException | TimeoutException | java.util.concurrent.CancellationException ignored) {
+        // failed or stopped too: all that matters is that it no longer runs
+      } catch (InterruptedException ie) {
+        Thread.currentThread().interrupt();
+        return;
+      }
     }
   }
 
@@ -144,32 +192,52 @@ public final class Group {
    */
   private void receiveFloats(int member, long op, int phase, long step, float[] x, int off, int len, boolean add) {
     int chunks = Math.max(1, (len + CHUNK_FLOATS - 1) / CHUNK_FLOATS);
-    if (chunks == 1) {
-      receive(member, key(op, phase, 0, step)).floatsInto(x, off, len, add, add ? SCRATCH.get() : null);
+    if (chunks == 1 || !chunksOnCodecThreads) {
+      for (int c = 0; c < chunks; c++) {
+        int o = off + c * CHUNK_FLOATS;
+        int n = Math.min(CHUNK_FLOATS, off + len - o);
+        receive(member, key(op, phase, c, step)).floatsInto(x, o, n, add, add ? SCRATCH.get() : null);
+      }
       return;
     }
     List<CompletableFuture<Void>> copying = new ArrayList<>(chunks);
+    RuntimeException failure = null;
     try {
       for (int c = 0; c < chunks; c++) {
         int o = off + c * CHUNK_FLOATS;
         int n = Math.min(CHUNK_FLOATS, off + len - o);
         Frame f = receive(member, key(op, phase, c, step));
+        f.requireFloats(n); // here, not in the task: a wrong length fails at once, not after the next wait
         copying.add(CompletableFuture.runAsync(() -> f.floatsInto(x, o, n, add, add ? SCRATCH.get() : null),
             CODEC_THREADS));
       }
-    } finally {
-      // Every copy into x has ended before this returns or throws: a failed receive leaves no task writing x.
-      for (CompletableFuture<Void> f : copying) {
-        f.exceptionally(e -> null).join();
+    } catch (RuntimeException e) {
+      failure = e;
+    }
+    // Every copy into x has ended before this returns or throws: a failed receive leaves no task writing x.
+    for (CompletableFuture<Void> f : copying) {
+      try {
+        joined(f, "copying a chunk from rank " + ranks[member]);
+      } catch (RuntimeException e) {
+        if (failure == null) {
+          failure = e;
+        } else {
+          failure.addSuppressed(e);
+        }
       }
     }
-    for (CompletableFuture<Void> f : copying) {
-      joined(f, "copying a chunk from rank " + ranks[member]);
+    if (failure != null) {
+      throw failure;
     }
   }
 
   /** A chunk's floats before they are added (one a thread: the codec threads add chunks side by side). */
   private static final ThreadLocal<float[]> SCRATCH = ThreadLocal.withInitial(() -> new float[CHUNK_FLOATS]);
+
+  private void await(Sends sends) {
+    await(sends.done);
+    sends.reading.clear(); // every send is done, so every chunk was encoded
+  }
 
   private void await(List<CompletableFuture<Void>> inFlight) {
     for (CompletableFuture<Void> f : inFlight) {
@@ -182,7 +250,8 @@ public final class Group {
         Thread.currentThread().interrupt();
         throw new CommException("interrupted while sending in group " + id, e);
       } catch (ExecutionException e) {
-        throw e.getCause() instanceof CommException c ? c : new CommException("send failed in group " + id,
+        // As it was thrown (a peer gone, a bad destination), whether the send ran here or on a codec thread.
+        throw e.getCause() instanceof RuntimeException r ? r : new CommException("send failed in group " + id,
             e.getCause());
       }
     }
@@ -237,21 +306,22 @@ public final class Group {
   /** Every member sends its vector to every other and sums all n in member order: same bits everywhere. */
   private void directAllReduce(long op, float[] x, long step) {
     int n = ranks.length;
-    List<CompletableFuture<Void>> inFlight = new ArrayList<>();
-    for (int m = 0; m < n; m++) {
-      if (m != index) {
-        sendFloats(inFlight, m, op, 0, step, x, 0, x.length);
-      }
-    }
     float[][] all = new float[n][];
-    all[index] = x.clone();
-    for (int m = 0; m < n; m++) {
-      if (m != index) {
-        all[m] = new float[x.length];
-        receiveFloats(m, op, 0, step, all[m], 0, x.length, false);
+    try (Sends sends = new Sends()) {
+      for (int m = 0; m < n; m++) {
+        if (m != index) {
+          sendFloats(sends, m, op, 0, step, x, 0, x.length);
+        }
       }
+      all[index] = x.clone();
+      for (int m = 0; m < n; m++) {
+        if (m != index) {
+          all[m] = new float[x.length];
+          receiveFloats(m, op, 0, step, all[m], 0, x.length, false);
+        }
+      }
+      await(sends);
     }
-    await(inFlight);
     for (int i = 0; i < x.length; i++) {
       float s = 0f;
       for (int m = 0; m < n; m++) {
@@ -269,13 +339,14 @@ public final class Group {
     int n = ranks.length;
     int next = (index + 1) % n;
     int prev = (index + n - 1) % n;
-    List<CompletableFuture<Void>> inFlight = new ArrayList<>();
-    for (int k = 0; k < n - 1; k++) {
-      int s = Math.floorMod(index - 1 - k, n);
-      int r = Math.floorMod(index - 2 - k, n);
-      sendFloats(inFlight, next, op, 1 + k, step, x, offs[s], counts[s]);
-      receiveFloats(prev, op, 1 + k, step, x, offs[r], counts[r], true);
-      await(inFlight);
+    try (Sends sends = new Sends()) {
+      for (int k = 0; k < n - 1; k++) {
+        int s = Math.floorMod(index - 1 - k, n);
+        int r = Math.floorMod(index - 2 - k, n);
+        sendFloats(sends, next, op, 1 + k, step, x, offs[s], counts[s]);
+        receiveFloats(prev, op, 1 + k, step, x, offs[r], counts[r], true);
+        await(sends);
+      }
     }
   }
 
@@ -284,13 +355,14 @@ public final class Group {
     int n = ranks.length;
     int next = (index + 1) % n;
     int prev = (index + n - 1) % n;
-    List<CompletableFuture<Void>> inFlight = new ArrayList<>();
-    for (int k = 0; k < n - 1; k++) {
-      int s = Math.floorMod(index - k, n);
-      int r = Math.floorMod(index - 1 - k, n);
-      sendFloats(inFlight, next, op, 128 + k, step, x, offs[s], counts[s]);
-      receiveFloats(prev, op, 128 + k, step, x, offs[r], counts[r], false);
-      await(inFlight);
+    try (Sends sends = new Sends()) {
+      for (int k = 0; k < n - 1; k++) {
+        int s = Math.floorMod(index - k, n);
+        int r = Math.floorMod(index - 1 - k, n);
+        sendFloats(sends, next, op, 128 + k, step, x, offs[s], counts[s]);
+        receiveFloats(prev, op, 128 + k, step, x, offs[r], counts[r], false);
+        await(sends);
+      }
     }
   }
 
@@ -332,29 +404,30 @@ public final class Group {
     if (send.length != n) {
       throw new IllegalArgumentException("group " + id + " has " + n + " members, got " + send.length + " parts");
     }
-    List<CompletableFuture<Void>> inFlight = new ArrayList<>();
-    for (int m = 0; m < n; m++) {
-      if (m != index) {
-        inFlight.add(transport.send(ranks[m], key(op, 0, 0, step), Codec.FP32,
-            java.nio.ByteBuffer.allocate(4).putInt(send[m].length).array()));
-        sendFloats(inFlight, m, op, 1, step, send[m], 0, send[m].length);
-      }
-    }
     float[][] got = new float[n][];
-    got[index] = send[index].clone();
-    for (int m = 0; m < n; m++) {
-      if (m != index) {
-        byte[] count = receive(m, key(op, 0, 0, step)).payload();
-        if (count.length != 4) {
-          throw new CommException.BadFrame("group " + id + ": the count frame from rank " + ranks[m] + " has "
-              + count.length + " bytes, not 4");
+    try (Sends sends = new Sends()) {
+      for (int m = 0; m < n; m++) {
+        if (m != index) {
+          sends.done.add(transport.send(ranks[m], key(op, 0, 0, step), Codec.FP32,
+              java.nio.ByteBuffer.allocate(4).putInt(send[m].length).array()));
+          sendFloats(sends, m, op, 1, step, send[m], 0, send[m].length);
         }
-        int len = java.nio.ByteBuffer.wrap(count).getInt();
-        got[m] = new float[len];
-        receiveFloats(m, op, 1, step, got[m], 0, len, false);
       }
+      got[index] = send[index].clone();
+      for (int m = 0; m < n; m++) {
+        if (m != index) {
+          byte[] count = receive(m, key(op, 0, 0, step)).payload();
+          if (count.length != 4) {
+            throw new CommException.BadFrame("group " + id + ": the count frame from rank " + ranks[m] + " has "
+                + count.length + " bytes, not 4");
+          }
+          int len = java.nio.ByteBuffer.wrap(count).getInt();
+          got[m] = new float[len];
+          receiveFloats(m, op, 1, step, got[m], 0, len, false);
+        }
+      }
+      await(sends);
     }
-    await(inFlight);
     return got;
   }
 
@@ -362,13 +435,14 @@ public final class Group {
   public void broadcast(float[] x, int root, long step) {
     long op = seq++;
     if (index == root) {
-      List<CompletableFuture<Void>> inFlight = new ArrayList<>();
-      for (int m = 0; m < ranks.length; m++) {
-        if (m != root) {
-          sendFloats(inFlight, m, op, 0, step, x, 0, x.length);
+      try (Sends sends = new Sends()) {
+        for (int m = 0; m < ranks.length; m++) {
+          if (m != root) {
+            sendFloats(sends, m, op, 0, step, x, 0, x.length);
+          }
         }
+        await(sends);
       }
-      await(inFlight);
     } else {
       receiveFloats(root, op, 0, step, x, 0, x.length, false);
     }
@@ -408,17 +482,7 @@ public final class Group {
       compressedSum(x, tensor, codec, ef, step, op, counts, chunk, inFlight, encodes, failed);
     } catch (RuntimeException e) {
       failed.set(true); // the tasks not started yet return at once; the running ones are awaited
-      long deadline = System.nanoTime() + timeout.toNanos();
-      for (CompletableFuture<?> f : encodes) {
-        try {
-          f.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
-        } catch (ExecutionException | TimeoutException ignored) {
-          // failed or stopped too: all that matters is that it no longer runs
-        } catch (InterruptedException ie) {
-          Thread.currentThread().interrupt();
-          break;
-        }
-      }
+      settle(encodes);
       throw e;
     }
   }

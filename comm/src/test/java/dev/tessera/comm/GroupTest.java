@@ -70,16 +70,25 @@ class GroupTest {
   @ParameterizedTest(name = "{0} ranks")
   @ValueSource(ints = {1, 2, 3, 4})
   void allReduceSumsOnEveryRank_smallRingAndChunked(int n) throws Exception {
-    // 1000 floats: direct exchange; 100,003: ring; 2,500,001: ring with frames of CHUNK_FLOATS.
-    for (int len : new int[] {1000, 100_003, 2 * Group.CHUNK_FLOATS + 402_153}) {
-      List<float[]> got = onEveryRank(new LocalFabric(n), g -> {
-        float[] x = data(g.index(), len);
-        g.allReduce(x, 1);
-        return x;
-      });
-      float[] want = expectedSum(n, len);
-      for (int r = 0; r < n; r++) {
-        assertArrayEquals(want, got.get(r), "rank " + r + " of " + n + ", " + len + " floats");
+    // 1000 floats: direct exchange; 100,003: ring; 2,500,001: ring with frames of CHUNK_FLOATS, their
+    // chunks encoded and summed on the calling thread and on the codec threads.
+    for (boolean onCodecThreads : new boolean[] {false, true}) {
+      boolean was = Group.chunksOnCodecThreads(onCodecThreads);
+      try {
+        for (int len : new int[] {1000, 100_003, 2 * Group.CHUNK_FLOATS + 402_153}) {
+          List<float[]> got = onEveryRank(new LocalFabric(n), g -> {
+            float[] x = data(g.index(), len);
+            g.allReduce(x, 1);
+            return x;
+          });
+          float[] want = expectedSum(n, len);
+          for (int r = 0; r < n; r++) {
+            assertArrayEquals(want, got.get(r), "rank " + r + " of " + n + ", " + len + " floats, chunks on codec "
+                + "threads: " + onCodecThreads);
+          }
+        }
+      } finally {
+        Group.chunksOnCodecThreads(was);
       }
     }
   }
@@ -383,5 +392,33 @@ class GroupTest {
       IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Group.codecThreads(bad, 16));
       assertTrue(e.getMessage().contains("tessera.comm.codecThreads=" + bad), e.getMessage());
     }
+  }
+
+  /**
+   * Members that disagree on a tensor's length (a bug elsewhere) fail at the chunk that does not fit,
+   * naming the sender, not after waiting out the timeout for a chunk that never comes.
+   */
+  @ParameterizedTest(name = "chunks on codec threads: {0}")
+  @ValueSource(booleans = {false, true})
+  void aChunkOfTheWrongLengthFailsAtOnceNamingItsSender(boolean onCodecThreads) throws Exception {
+    boolean was = Group.chunksOnCodecThreads(onCodecThreads);
+    try {
+      wrongLength();
+    } finally {
+      Group.chunksOnCodecThreads(was);
+    }
+  }
+
+  private static void wrongLength() {
+    LocalFabric fabric = new LocalFabric(2);
+    Duration timeout = Duration.ofSeconds(20);
+    Group root = new Group(fabric.transport(0), 3, new int[] {0, 1}, timeout);
+    Group other = new Group(fabric.transport(1), 3, new int[] {0, 1}, timeout);
+    root.broadcast(new float[2 * Group.CHUNK_FLOATS + 100], 0, 1); // sends at once: chunks of 128 Ki, 128 Ki, 100
+    long t0 = System.nanoTime();
+    CommException.BadFrame e = assertThrows(CommException.BadFrame.class,
+        () -> other.broadcast(new float[4 * Group.CHUNK_FLOATS], 0, 1));
+    assertTrue((System.nanoTime() - t0) / 1e9 < 10, "failed before the timeout");
+    assertTrue(e.getMessage().contains("from rank 0") && e.getMessage().contains("got 400 bytes"), e.getMessage());
   }
 }
