@@ -23,6 +23,9 @@ public final class Backends {
   public static final int INITIAL_ARENA = 16 << 20;
 
   private static final Logger LOG = LogManager.getLogger(Backends.class);
+  /** Whether this JVM checks JNI calls: then Aparapi hands its kernels copies of the arrays (docs/kernels.md). */
+  static final boolean CHECKED_JNI = java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments()
+      .contains("-Xcheck:jni");
 
   private Backends() {
   }
@@ -52,6 +55,18 @@ public final class Backends {
    * kind there are): worker r of a host with several GPUs takes GPU r mod their count.
    */
   public static Backend create(DeviceKind requested, int index) {
+    if ((requested == DeviceKind.GPU || requested == DeviceKind.CPU) && CHECKED_JNI) {
+      throw new DeviceUnavailableException("device '" + requested.id() + "' was requested, but this JVM runs with "
+          + "-Xcheck:jni, under which Aparapi's kernels compute into copies of the arrays and every result stays "
+          + "zero (a run trains on nothing, at loss 0). Run without -Xcheck:jni, or choose --device java or reference.");
+    }
+    if (requested == DeviceKind.AUTO && CHECKED_JNI) {
+      LOG.warn("this JVM runs with -Xcheck:jni, under which OpenCL through Aparapi computes nothing (every result "
+          + "stays zero); --device auto uses the Java thread pool instead");
+      Backend b = new ThreadPoolBackend(Runtime.getRuntime().availableProcessors());
+      LOG.info("compute device: {} (requested: {})", b.describe(), requested.id());
+      return b;
+    }
     Backend b = switch (requested) {
       case REFERENCE -> new ReferenceBackend();
       case JAVA -> new ThreadPoolBackend(Runtime.getRuntime().availableProcessors());
