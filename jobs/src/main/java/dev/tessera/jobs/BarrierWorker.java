@@ -73,13 +73,13 @@ final class BarrierWorker extends AbstractFunction1<Iterator<Integer>, Iterator<
   /**
    * The OpenCL device this task opens: the GPU Spark's resource scheduling gave it
    * ({@code spark.task.resource.gpu.amount}; its address, a number, counts the OpenCL devices of the
-   * requested kind), else the rank's, as {@code tessera launch} does. Two tasks of one host that
-   * were given no GPU may share one.
+   * requested kind, and must exist), else -1: the one the config gives the rank, as in {@code tessera
+   * launch}. Two tasks of one host that were given no GPU may share one.
    */
   static int device(BarrierTaskContext ctx, int rank) {
     scala.Option<org.apache.spark.resource.ResourceInformation> gpu = ctx.resources().get(GPU);
     if (gpu.isEmpty() || gpu.get().addresses().length == 0) {
-      return rank;
+      return -1;
     }
     String[] addresses = gpu.get().addresses();
     try {

@@ -55,6 +55,15 @@ public final class Backends {
    * kind there are): worker r of a host with several GPUs takes GPU r mod their count.
    */
   public static Backend create(DeviceKind requested, int index) {
+    return create(requested, index, true);
+  }
+
+  /**
+   * As {@link #create(DeviceKind, int)}; with {@code wrap} false, device number {@code index} must
+   * exist (a device named by the config's {@code devices} or by Spark's GPU address): a number past
+   * the devices there are is an error, not another device.
+   */
+  public static Backend create(DeviceKind requested, int index, boolean wrap) {
     if ((requested == DeviceKind.GPU || requested == DeviceKind.CPU) && CHECKED_JNI) {
       throw new DeviceUnavailableException("device '" + requested.id() + "' was requested, but this JVM runs with "
           + "-Xcheck:jni, under which Aparapi's kernels compute into copies of the arrays and every result stays "
@@ -70,12 +79,12 @@ public final class Backends {
     Backend b = switch (requested) {
       case REFERENCE -> new ReferenceBackend();
       case JAVA -> new ThreadPoolBackend(Runtime.getRuntime().availableProcessors());
-      case GPU -> openCl(Device.TYPE.GPU, DeviceKind.GPU, index)
+      case GPU -> openCl(Device.TYPE.GPU, DeviceKind.GPU, index, wrap)
           .orElseThrow(() -> missing("gpu", "OpenCL GPU"));
-      case CPU -> openCl(Device.TYPE.CPU, DeviceKind.CPU, index)
+      case CPU -> openCl(Device.TYPE.CPU, DeviceKind.CPU, index, wrap)
           .orElseThrow(() -> missing("cpu", "OpenCL CPU device"));
-      case AUTO -> openCl(Device.TYPE.GPU, DeviceKind.GPU, index)
-          .or(() -> openCl(Device.TYPE.CPU, DeviceKind.CPU, index))
+      case AUTO -> openCl(Device.TYPE.GPU, DeviceKind.GPU, index, wrap)
+          .or(() -> openCl(Device.TYPE.CPU, DeviceKind.CPU, index, wrap))
           .orElseGet(() -> {
             LOG.warn("no OpenCL device found ({}); using the Java thread pool", OpenClDevices.inventory());
             return new ThreadPoolBackend(Runtime.getRuntime().availableProcessors());
@@ -85,10 +94,14 @@ public final class Backends {
     return b;
   }
 
-  private static Optional<Backend> openCl(Device.TYPE type, DeviceKind kind, int index) {
+  private static Optional<Backend> openCl(Device.TYPE type, DeviceKind kind, int index, boolean wrap) {
     List<OpenCLDevice> all = OpenClDevices.all(type);
     if (all.isEmpty()) {
       return Optional.empty();
+    }
+    if (!wrap && (index < 0 || index >= all.size())) {
+      throw new DeviceUnavailableException("OpenCL " + kind.id() + " device " + index + " was asked for, but there "
+          + (all.size() == 1 ? "is 1" : "are " + all.size()) + ", numbered from 0 (" + OpenClDevices.inventory() + ")");
     }
     int i = Math.floorMod(index, all.size());
     OpenClBackend b = new OpenClBackend(all.get(i), kind, INITIAL_ARENA);

@@ -37,6 +37,19 @@ class BackendsTest {
     }
   }
 
+  /** Device number N asked for by name (the config's devices, Spark's address) must exist; the rank's number wraps. */
+  @Test
+  void aDeviceNumberPastTheDevicesIsAnErrorUnlessItWraps() {
+    TestBackends.openCl();
+    int n = OpenClDevices.all(Device.TYPE.CPU).size();
+    DeviceUnavailableException e = assertThrows(DeviceUnavailableException.class,
+        () -> Backends.create(DeviceKind.CPU, n, false));
+    assertTrue(e.getMessage().contains("OpenCL cpu device " + n + " was asked for, but there"), e.getMessage());
+    try (Backend b = Backends.create(DeviceKind.CPU, n, true)) {
+      assertEquals(DeviceKind.CPU, b.kind());
+    }
+  }
+
   /**
    * Aparapi's copy of its native library in /tmp is gone once OpenCL is up (a halted worker JVM never
    * runs the exit hooks that would remove it), while the loaded library keeps working.

@@ -81,9 +81,9 @@ class LaunchLayoutTest {
   }
 
   /**
-   * pocl made to show two CPU devices (POCL_DEVICES="pthread pthread") stands in for a host with two
-   * GPUs: a dp2 launch puts worker r on device r, says so for each rank, and still trains like one
-   * worker.
+   * pocl made to show three CPU devices (POCL_DEVICES="pthread pthread pthread") stands in for a host
+   * with three GPUs: a dp2 launch with {@code --devices 2,0} puts worker 0 on device 2 and worker 1 on
+   * device 0, says so for each rank, and still trains like one worker.
    */
   @Test
   void eachWorkerOpensItsOwnDeviceWhenThereAreSeveral() throws Exception {
@@ -96,10 +96,10 @@ class LaunchLayoutTest {
     Path two = tmp.resolve("two-devices");
     Path log = tmp.resolve("two-devices.log");
     ProcessBuilder pb = new ProcessBuilder(LauncherTest.ROOT.resolve("tessera").toString(), "launch", "--workers", "2",
-        "--dp", "2", "--device", "cpu", "--steps", "4", "--n-layer", "2", "--n-embd", "32", "--n-head", "4",
+        "--dp", "2", "--device", "cpu", "--devices", "2,0", "--steps", "4", "--n-layer", "2", "--n-embd", "32", "--n-head", "4",
         "--batch-size", "8", "--eval-every", "2", "--eval-batches", "2", "--worker-heap", "384m", "--out",
         two.toString()).directory(LauncherTest.ROOT.toFile()).redirectErrorStream(true).redirectOutput(log.toFile());
-    pb.environment().put("POCL_DEVICES", "pthread pthread");
+    pb.environment().put("POCL_DEVICES", "pthread pthread pthread");
     Process p = pb.start();
     if (!p.waitFor(240, java.util.concurrent.TimeUnit.SECONDS)) {
       p.destroyForcibly();
@@ -108,8 +108,8 @@ class LaunchLayoutTest {
     }
     String out = java.nio.file.Files.readString(log);
     assertEquals(0, p.exitValue(), out);
-    assertTrue(out.contains("device of rank 0: OpenCL CPU 0 of 2: "), out);
-    assertTrue(out.contains("device of rank 1: OpenCL CPU 1 of 2: "), out);
+    assertTrue(out.contains("device of rank 0: OpenCL CPU 2 of 3: "), out);
+    assertTrue(out.contains("device of rank 1: OpenCL CPU 0 of 3: "), out);
     double[][] want = LaunchAssertions.losses(one);
     double[][] got = LaunchAssertions.losses(two);
     assertEquals(want.length, got.length);

@@ -83,6 +83,15 @@ public final class Shard implements AutoCloseable {
     return TextSource.load(path, cfg.tokenizer(), cfg.valFraction(), cfg.blockSize());
   }
 
+  /**
+   * The OpenCL device rank {@code rank} opens: the (rank mod n)-th of the config's {@code devices}, or,
+   * without them, device number {@code rank} (which wraps round the devices there are).
+   */
+  static int device(TrainConfig cfg, int rank) {
+    List<Integer> ds = cfg.devices();
+    return ds.isEmpty() ? rank : ds.get(rank % ds.size());
+  }
+
   /** The mesh of a config's layout, checked against the model. */
   public static ParallelDims mesh(TrainConfig cfg, GptConfig gpt) {
     return ParallelDims.of(cfg.dp(), 1, cfg.tp(), 1, 1, cfg.workers(), gpt);
@@ -93,13 +102,13 @@ public final class Shard implements AutoCloseable {
    * null for a worker alone (dp = tp = 1).
    */
   public static Shard build(TrainConfig cfg, DataSource data, Transport transport, int rank) {
-    return build(cfg, data, transport, rank, rank);
+    return build(cfg, data, transport, rank, -1);
   }
 
   /**
    * As {@link #build(TrainConfig, DataSource, Transport, int)}, on OpenCL device number {@code device}
-   * of the requested kind (modulo their count) instead of device number {@code rank}: a Spark task
-   * takes the GPU that Spark's resource scheduling gave it.
+   * of the requested kind (which must exist) when it is 0 or more: a Spark task takes the GPU that
+   * Spark's resource scheduling gave it. With -1, the config's {@code devices} decide ({@link #device}).
    */
   public static Shard build(TrainConfig cfg, DataSource data, Transport transport, int rank, int device) {
     // One at a time in a JVM: opening OpenCL devices from several threads at once crashed pocl
@@ -133,7 +142,8 @@ public final class Shard implements AutoCloseable {
       }
     }
     // Worker r takes device r mod their count, one GPU each on a host with several, unless told which.
-    Backend be = Backends.create(Backends.requested(cfg.device()), device);
+    int d = device >= 0 ? device : device(cfg, rank);
+    Backend be = Backends.create(Backends.requested(cfg.device()), d, device < 0 && cfg.devices().isEmpty());
     Params params = null;
     try {
       params = new Params(be, cfg.seed());

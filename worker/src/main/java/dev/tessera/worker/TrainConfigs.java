@@ -21,6 +21,8 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Iterator;
+import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 
 /** Resolves a {@link TrainConfig}: defaults, then a YAML file, then command-line options; then validates. */
@@ -155,6 +157,10 @@ public final class TrainConfigs {
   /** Checks ranges and combinations; every message names the key. */
   static void validate(TrainConfig c) {
     check(c.steps() >= 1, "steps must be at least 1, got " + c.steps());
+    check(c.devices().stream().allMatch(d -> d != null && d >= 0), "devices must be device numbers from 0, got "
+        + c.devices());
+    check(c.devices().isEmpty() || !List.of("java", "reference").contains(c.device().trim().toLowerCase(Locale.ROOT)),
+        "devices picks OpenCL devices; device '" + c.device() + "' has none");
     check(c.batchSize() >= 1, "batch-size must be at least 1, got " + c.batchSize());
     check(c.gradAccum() >= 1, "grad-accum must be at least 1, got " + c.gradAccum());
     check(c.evalEvery() >= 0, "eval-every must be 0 (only at the end) or positive, got " + c.evalEvery());

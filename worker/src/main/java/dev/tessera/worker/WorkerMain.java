@@ -124,12 +124,13 @@ public final class WorkerMain implements Callable<Integer> {
    * the environment's): a worker that is a thread of a larger JVM (a Spark task) gets it this way.
    */
   public static int serve(Transport t, int coordinator, String fault) {
-    return serve(t, coordinator, fault, t.rank());
+    return serve(t, coordinator, fault, -1);
   }
 
   /**
    * As {@link #serve(Transport, int, String)}, on OpenCL device number {@code device} of the
-   * requested kind rather than the rank's ({@link Shard#build}).
+   * requested kind when it is 0 or more, rather than the one the config gives the rank
+   * ({@link Shard#build}).
    */
   public static int serve(Transport t, int coordinator, String fault, int device) {
     int rank = t.rank();

@@ -57,4 +57,15 @@ class TrainConfigsTest {
     assertTrue(error(null, Map.of("tokenizer", "bpe")).contains("tokenizer"));
     assertTrue(error(dir.resolve("none.yaml"), Map.of()).contains("does not exist"));
   }
+
+  /** devices: worker r takes the (r mod n)-th; without them, device r; bad lists are refused naming the key. */
+  @Test
+  void devicesGiveEachRankItsDevice() {
+    TrainConfig c = TrainConfigs.resolve(null, Map.of("devices", java.util.List.of(2, 0), "device", "cpu"));
+    assertEquals(java.util.List.of(2, 0, 2), java.util.List.of(Shard.device(c, 0), Shard.device(c, 1), Shard.device(c, 2)));
+    assertEquals(3, Shard.device(TrainConfigs.resolve(null, Map.of()), 3));
+    assertTrue(error(null, Map.of("devices", java.util.List.of(-1))).contains("devices must be device numbers from 0"));
+    assertTrue(error(null, Map.of("devices", java.util.List.of(1), "device", "java"))
+        .contains("devices picks OpenCL devices; device 'java' has none"));
+  }
 }
