@@ -76,9 +76,10 @@ public final class CostModel {
    */
   public record Cost(long parameters, long parameterBytes, long activationBytes, long deviceBytes, long arenaBytes,
       long totalBytes, long heapNeededBytes, double computeSeconds, double commSeconds, double tpBytes,
-      double dpBytes) {
+      double dpBytes, double hiddenSeconds) {
+    /** Compute and communication, less the part of the dp sums the backward hides ({@link #hiddenSeconds}). */
     public double stepSeconds() {
-      return computeSeconds + commSeconds;
+      return computeSeconds + commSeconds - hiddenSeconds;
     }
 
     /** Whether the arena can hold what the worker needs. */
@@ -126,6 +127,18 @@ public final class CostModel {
    */
   public static Cost of(GptConfig m, int dp, int tp, boolean sequenceParallel, int batch, int gradAccum,
       double dpBytesPerFloat, Machine machine) {
+    return of(m, dp, tp, sequenceParallel, batch, gradAccum, dpBytesPerFloat, false, machine);
+  }
+
+  /**
+   * As {@link #of(GptConfig, int, int, boolean, int, int, double, Machine)}; with {@code dpOverlap}
+   * the dp sums run while the backward goes on ({@code dp-overlap}): a block's gradients are summed
+   * while the blocks below it run their backward, so up to the last micro-batch's backward of all but
+   * the first block (two thirds of its matmul work, by the 2:1 of backward to forward) hides them. The model counts
+   * neither the communication thread's contention with the backward nor a lossy codec's CPU time.
+   */
+  public static Cost of(GptConfig m, int dp, int tp, boolean sequenceParallel, int batch, int gradAccum,
+      double dpBytesPerFloat, boolean dpOverlap, Machine machine) {
     ParallelDims mesh = new ParallelDims(dp, 1, tp, 1, 1);
     long params = parameters(m, tp, mesh.paddedVocab(m.vocabSize()));
     long paramBytes = 4L * params * F32; // values, gradients, first and second moments
@@ -150,6 +163,11 @@ public final class CostModel {
     double messages = (tp == 1 ? 0 : 4.0 * m.nLayer() * gradAccum * 2 * (tp - 1))
         + (dp == 1 ? 0 : 2.0 * (dp - 1) * Math.max(1, params / dev.tessera.comm.Group.CHUNK_FLOATS));
     double comm = (tpBytes + dpBytes) / machine.bytesPerSecond() + messages * machine.latencySeconds();
+    double dpComm = dp == 1 ? 0 : dpBytes / machine.bytesPerSecond()
+        + 2.0 * (dp - 1) * Math.max(1, params / dev.tessera.comm.Group.CHUNK_FLOATS) * machine.latencySeconds();
+    // Only the last micro-batch's backward overlaps (the earlier ones' gradients are still accumulating).
+    double backwardBelow = flops / gradAccum / rate * 2.0 / 3.0 * (m.nLayer() - 1) / m.nLayer();
+    double hidden = dpOverlap ? Math.min(dpComm, backwardBelow) : 0;
     // The GPU form of attention goes through T x T scores and their gradient for this worker's heads.
     long scratch = machine.gpu() ? 2L * F32 * batch / dp * (m.nHead() / tp) * m.blockSize() * m.blockSize() : 0;
     long device = (long) (TRANSIENT_FACTOR * (paramBytes + activationBytes + scratch)) + FIXED_DEVICE_BYTES;
@@ -159,6 +177,6 @@ public final class CostModel {
     long total = machine.baseBytes() + (grew ? arena * 3 / 2 : arena) + hostGrads;
     long needed = machine.baseBytes() + (grew ? 2 * arena : arena) + hostGrads;
     return new Cost(params, paramBytes, activationBytes, device, arena, total, needed, compute, comm, tpBytes,
-        dpBytes);
+        dpBytes, hidden);
   }
 }

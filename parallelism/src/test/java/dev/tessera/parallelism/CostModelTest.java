@@ -45,6 +45,26 @@ class CostModelTest {
     assertTrue(CostModel.of(c, 2, 1, false, 64, 1, 0.125, m).dpBytes() * 32 == dp2.dpBytes(), "1-bit: 1/32");
   }
 
+  /** dp-overlap hides the dp sums under the backward of the blocks below, at most all of them; tp's sums stay. */
+  @Test
+  void overlappingTheDpSumsHidesThemUnderTheBackwardButNotTheTpOnes() {
+    GptConfig c = model(false, GptConfig.Norm.LAYERNORM, GptConfig.Mlp.GELU, GptConfig.Positions.LEARNED);
+    CostModel.Machine m = CostModel.Machine.gpuPerWorker();
+    CostModel.Cost serial = CostModel.of(c, 2, 1, false, 64, 1, 4, false, m);
+    CostModel.Cost overlapped = CostModel.of(c, 2, 1, false, 64, 1, 4, true, m);
+    assertEquals(0, serial.hiddenSeconds(), 0);
+    assertEquals(serial.computeSeconds() + serial.commSeconds(), serial.stepSeconds(), 1e-12);
+    assertEquals(serial.commSeconds(), overlapped.commSeconds(), 1e-12, "the bytes are the same");
+    assertTrue(overlapped.hiddenSeconds() > 0 && overlapped.hiddenSeconds() <= overlapped.commSeconds(),
+        overlapped.toString());
+    assertTrue(overlapped.hiddenSeconds() < 2.0 / 3 * overlapped.computeSeconds(), "at most the backward");
+    assertEquals(serial.stepSeconds() - overlapped.hiddenSeconds(), overlapped.stepSeconds(), 1e-12);
+    CostModel.Cost tp2 = CostModel.of(c, 1, 2, false, 64, 1, 4, true, m);
+    assertEquals(0, tp2.hiddenSeconds(), 0, "no dp, nothing to hide");
+    CostModel.Cost one = CostModel.of(c, 1, 1, false, 64, 1, 4, true, m);
+    assertEquals(one.computeSeconds(), one.stepSeconds(), 1e-12);
+  }
+
   @Test
   void theArenaDoublesFromItsStartAndTheHeapHoldsTheOldArrayBesideTheNewWhileItGrows() {
     long start = CostModel.ARENA_START_BYTES;

@@ -59,7 +59,7 @@ final class Planner {
         out = e.getMessage().replaceAll(" \\(a layout that fits.*\\)$", "").replaceAll("; a layout that fits.*$", "");
       }
       CostModel.Cost c = CostModel.of(gpt, dp, tp, cfg.sequenceParallel() && tp > 1, cfg.batchSize(), cfg.gradAccum(),
-          wireBytes, m);
+          wireBytes, cfg.dpOverlap() && !cfg.dpCompress().equals("momentum"), m);
       if (out == null && openCl && !c.fitsOneArena()) {
         out = String.format(Locale.ROOT, "needs %s of device memory per worker, one worker's OpenCL arena holds at "
             + "most %s", size(c.deviceBytes()), size(CostModel.ARENA_LIMIT_BYTES));
@@ -97,13 +97,13 @@ final class Planner {
         CostModel.parameters(gpt), cfg.batchSize(), cfg.blockSize(), budgetBytes > 0 ? size(budgetBytes)
             : "memory not checked", m.gflops(), m.shared() ? " shared by the workers" : " per worker",
         m.bytesPerSecond() / 1e9));
-    lines.add(String.format(Locale.ROOT, "  %-10s %12s %12s %11s %9s %9s  %s", "layout", "heap needed", "device/wkr",
-        "compute ms", "comm ms", "step ms", "verdict"));
+    lines.add(String.format(Locale.ROOT, "  %-10s %12s %12s %11s %9s %10s %9s  %s", "layout", "heap needed",
+        "device/wkr", "compute ms", "comm ms", "hidden ms", "step ms", "verdict"));
     for (Candidate c : all) {
       CostModel.Cost k = c.cost();
-      lines.add(String.format(Locale.ROOT, "  %-10s %12s %12s %11.1f %9.1f %9.1f  %s", c.name(),
+      lines.add(String.format(Locale.ROOT, "  %-10s %12s %12s %11.1f %9.1f %10.1f %9.1f  %s", c.name(),
           size(k.heapNeededBytes()), size(k.deviceBytes()), k.computeSeconds() * 1e3, k.commSeconds() * 1e3,
-          k.stepSeconds() * 1e3, c == chosen ? (auto ? "chosen: the fastest that fits" : "requested, fits")
+          k.hiddenSeconds() * 1e3, k.stepSeconds() * 1e3, c == chosen ? (auto ? "chosen: the fastest that fits" : "requested, fits")
               : c.out() == null ? "fits" : "out: " + c.out()));
     }
     return new Plan(out, List.copyOf(all), chosen, lines, report(all, chosen, auto));
@@ -123,13 +123,13 @@ final class Planner {
   private static String report(List<Candidate> all, Candidate chosen, boolean auto) {
     StringBuilder md = new StringBuilder((auto ? "Layout chosen by the planner (--auto)" : "Layout checked by the "
         + "planner") + ": **" + chosen.name() + "**. Predicted per worker and step:\n\n"
-        + "| layout | heap needed/worker | device/worker | compute ms | comm ms | step ms | verdict |\n"
-        + "|---|---|---|---|---|---|---|\n");
+        + "| layout | heap needed/worker | device/worker | compute ms | comm ms | hidden ms | step ms | verdict |\n"
+        + "|---|---|---|---|---|---|---|---|\n");
     for (Candidate c : all) {
       CostModel.Cost k = c.cost();
-      md.append(String.format(Locale.ROOT, "| %s | %s | %s | %.1f | %.1f | %.1f | %s |%n", c.name(),
+      md.append(String.format(Locale.ROOT, "| %s | %s | %s | %.1f | %.1f | %.1f | %.1f | %s |%n", c.name(),
           size(k.heapNeededBytes()), size(k.deviceBytes()), k.computeSeconds() * 1e3, k.commSeconds() * 1e3,
-          k.stepSeconds() * 1e3, c == chosen ? "chosen" : c.out() == null ? "fits" : c.out().replace('|', '/')));
+          k.hiddenSeconds() * 1e3, k.stepSeconds() * 1e3, c == chosen ? "chosen" : c.out() == null ? "fits" : c.out().replace('|', '/')));
     }
     return md.toString();
   }
