@@ -48,6 +48,16 @@ class LauncherTest {
     }
   }
 
+  /** {@code tessera devices} numbers the devices per kind, as --devices counts them. */
+  @Test
+  void devicesNumbersEachKindsDevicesAsDevicesCountsThem() throws Exception {
+    requireOpenClCpu();
+    Result r = tessera("devices");
+    assertEquals(0, r.exit(), r.out());
+    assertTrue(r.out().contains("\n  cpu 0: "), r.out());
+    assertTrue(r.out().contains("auto picks: OpenCL"), r.out());
+  }
+
   @Test
   void selfcheckRunsEveryOpOnOpenClAndReportsTheDevice() throws Exception {
     requireOpenClCpu();
