@@ -6,7 +6,6 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -35,34 +34,8 @@ public final class Group {
   /** Ring steps are tagged with 7 bits each for reduce-scatter and all-gather. */
   public static final int MAX_MEMBERS = 128;
 
-  /** System property: how many threads encode compressed sums in this JVM ({@link #codecThreads}). */
+  /** System property: how many threads encode and decode chunks in this JVM ({@link CodecThreads}). */
   public static final String CODEC_THREADS_PROPERTY = "tessera.comm.codecThreads";
-
-  /**
-   * Encodes and decodes chunks in parallel: the codecs run on the CPU, and one thread encoding a
-   * 16 MiB sum with error feedback is slower than the wire; even fp32 chunks (their bytes, CRC and
-   * Hazelcast's copy) bounded an exact sum on one thread. Its tasks never wait on a peer.
-   */
-  private static final ForkJoinPool CODEC_THREADS = new ForkJoinPool(
-      codecThreads(System.getProperty(CODEC_THREADS_PROPERTY), Runtime.getRuntime().availableProcessors()), pool -> {
-        var t = ForkJoinPool.defaultForkJoinWorkerThreadFactory.newThread(pool);
-        t.setName("tessera-codec-" + t.getPoolIndex());
-        t.setDaemon(true);
-        return t;
-      }, null, false);
-
-  /**
-   * Whether fp32 chunks go through the codec threads: by default only with two or more of them. With one (a host
-   * of two cores) the handing over costs and nothing runs side by side, so the calling thread does it.
-   */
-  private static volatile boolean chunksOnCodecThreads = CODEC_THREADS.getParallelism() > 1;
-
-  /** Sets {@link #chunksOnCodecThreads} (tests run both ways on any machine); returns what it was. */
-  static boolean chunksOnCodecThreads(boolean on) {
-    boolean was = chunksOnCodecThreads;
-    chunksOnCodecThreads = on;
-    return was;
-  }
 
   private final Transport transport;
   private final int id;
@@ -129,11 +102,11 @@ public final class Group {
       int o = off + c * CHUNK_FLOATS;
       int n = Math.min(CHUNK_FLOATS, off + len - o);
       MessageKey k = key(op, phase, c, step);
-      if (chunks == 1 || !chunksOnCodecThreads) {
+      if (chunks == 1 || !CodecThreads.forFp32()) {
         sends.done.add(transport.sendFloats(ranks[member], k, x, o, n));
       } else {
         CompletableFuture<CompletableFuture<Void>> encoded =
-            CompletableFuture.supplyAsync(() -> transport.sendFloats(ranks[member], k, x, o, n), CODEC_THREADS);
+            CompletableFuture.supplyAsync(() -> transport.sendFloats(ranks[member], k, x, o, n), CodecThreads.POOL);
         sends.reading.add(encoded);
         sends.done.add(encoded.thenCompose(f -> f));
       }
@@ -156,7 +129,10 @@ public final class Group {
     }
   }
 
-  /** Waits (at most the timeout) until every one of {@code tasks} has ended, whichever way; codec tasks never wait on a peer. */
+  /**
+   * Waits (at most the timeout) until every one of {@code tasks} has ended, whichever way; codec tasks
+   * never wait on a peer.
+   */
   private void settle(List<? extends CompletableFuture<?>> tasks) {
     long deadline = System.nanoTime() + timeout.toNanos();
     for (CompletableFuture<?> f : tasks) {
@@ -192,11 +168,11 @@ public final class Group {
    */
   private void receiveFloats(int member, long op, int phase, long step, float[] x, int off, int len, boolean add) {
     int chunks = Math.max(1, (len + CHUNK_FLOATS - 1) / CHUNK_FLOATS);
-    if (chunks == 1 || !chunksOnCodecThreads) {
+    if (chunks == 1 || !CodecThreads.forFp32()) {
       for (int c = 0; c < chunks; c++) {
         int o = off + c * CHUNK_FLOATS;
         int n = Math.min(CHUNK_FLOATS, off + len - o);
-        receive(member, key(op, phase, c, step)).floatsInto(x, o, n, add, add ? SCRATCH.get() : null);
+        receive(member, key(op, phase, c, step)).floatsInto(x, o, n, add, add ? CodecThreads.SCRATCH.get() : null);
       }
       return;
     }
@@ -208,8 +184,8 @@ public final class Group {
         int n = Math.min(CHUNK_FLOATS, off + len - o);
         Frame f = receive(member, key(op, phase, c, step));
         f.requireFloats(n); // here, not in the task: a wrong length fails at once, not after the next wait
-        copying.add(CompletableFuture.runAsync(() -> f.floatsInto(x, o, n, add, add ? SCRATCH.get() : null),
-            CODEC_THREADS));
+        copying.add(CompletableFuture.runAsync(
+            () -> f.floatsInto(x, o, n, add, add ? CodecThreads.SCRATCH.get() : null), CodecThreads.POOL));
       }
     } catch (RuntimeException e) {
       failure = e;
@@ -231,8 +207,6 @@ public final class Group {
     }
   }
 
-  /** A chunk's floats before they are added (one a thread: the codec threads add chunks side by side). */
-  private static final ThreadLocal<float[]> SCRATCH = ThreadLocal.withInitial(() -> new float[CHUNK_FLOATS]);
 
   private void await(Sends sends) {
     await(sends.done);
@@ -512,7 +486,7 @@ public final class Group {
             float[] d = new float[len];
             ef.encode(name, codec, x, o, len, d);
             return d;
-          }, CODEC_THREADS);
+          }, CodecThreads.POOL);
           own.add(f);
           encodes.add(f);
         } else {
@@ -521,7 +495,7 @@ public final class Group {
           CompletableFuture<byte[]> f = CompletableFuture.supplyAsync(() -> {
             checkGoing(failed);
             return ef.encode(name, codec, x, o, len, null);
-          }, CODEC_THREADS);
+          }, CodecThreads.POOL);
           encodes.add(f);
           inFlight.add(f.thenCompose(b -> transport.send(ranks[member], k, codec.id(), b)));
         }
@@ -560,7 +534,7 @@ public final class Group {
         byte[] b = ef.encode(name, codec, segment, o, len, d);
         System.arraycopy(d, 0, x, offs[index] + o, len);
         return b;
-      }, CODEC_THREADS);
+      }, CodecThreads.POOL);
       encodes.add(f);
       for (int m = 0; m < n; m++) {
         if (m != index) {
@@ -608,30 +582,9 @@ public final class Group {
     return chunk;
   }
 
-  /**
-   * The codec pool's size: {@code property} if set (a positive count; {@code tessera launch} sets it
-   * to this host's cores shared among its workers, since the members of a sum encode at the same
-   * time), else {@code cores - 1}, at least 1.
-   */
-  /** The threads this JVM encodes compressed sums on. */
+  /** The threads this JVM encodes and decodes chunks on. */
   public static int codecPoolSize() {
-    return CODEC_THREADS.getParallelism();
-  }
-
-  static int codecThreads(String property, int cores) {
-    if (property == null || property.isBlank()) {
-      return Math.max(1, cores - 1);
-    }
-    try {
-      int n = Integer.parseInt(property.trim());
-      if (n >= 1) {
-        return n;
-      }
-    } catch (NumberFormatException e) {
-      // reported below
-    }
-    throw new IllegalArgumentException("-D" + CODEC_THREADS_PROPERTY + "=" + property
-        + ": expected a positive number of threads");
+    return CodecThreads.POOL.getParallelism();
   }
 
   /** A codec task's result; its failure is rethrown as it was (a bad length, a corrupt frame). */

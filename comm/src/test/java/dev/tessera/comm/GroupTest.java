@@ -73,7 +73,7 @@ class GroupTest {
     // 1000 floats: direct exchange; 100,003: ring; 2,500,001: ring with frames of CHUNK_FLOATS, their
     // chunks encoded and summed on the calling thread and on the codec threads.
     for (boolean onCodecThreads : new boolean[] {false, true}) {
-      boolean was = Group.chunksOnCodecThreads(onCodecThreads);
+      boolean was = CodecThreads.forFp32(onCodecThreads);
       try {
         for (int len : new int[] {1000, 100_003, 2 * Group.CHUNK_FLOATS + 402_153}) {
           List<float[]> got = onEveryRank(new LocalFabric(n), g -> {
@@ -88,7 +88,7 @@ class GroupTest {
           }
         }
       } finally {
-        Group.chunksOnCodecThreads(was);
+        CodecThreads.forFp32(was);
       }
     }
   }
@@ -385,11 +385,11 @@ class GroupTest {
   /** The codec pool: cores - 1 by default, the property's count when set, and a clear error for a bad one. */
   @Test
   void theCodecPoolTakesItsSizeFromThePropertyAndRefusesABadOne() {
-    assertEquals(15, Group.codecThreads(null, 16));
-    assertEquals(1, Group.codecThreads(" ", 1));
-    assertEquals(7, Group.codecThreads("7", 16));
+    assertEquals(15, CodecThreads.size(null, 16));
+    assertEquals(1, CodecThreads.size(" ", 1));
+    assertEquals(7, CodecThreads.size("7", 16));
     for (String bad : new String[] {"0", "-2", "seven"}) {
-      IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Group.codecThreads(bad, 16));
+      IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> CodecThreads.size(bad, 16));
       assertTrue(e.getMessage().contains("tessera.comm.codecThreads=" + bad), e.getMessage());
     }
   }
@@ -401,11 +401,11 @@ class GroupTest {
   @ParameterizedTest(name = "chunks on codec threads: {0}")
   @ValueSource(booleans = {false, true})
   void aChunkOfTheWrongLengthFailsAtOnceNamingItsSender(boolean onCodecThreads) throws Exception {
-    boolean was = Group.chunksOnCodecThreads(onCodecThreads);
+    boolean was = CodecThreads.forFp32(onCodecThreads);
     try {
       wrongLength();
     } finally {
-      Group.chunksOnCodecThreads(was);
+      CodecThreads.forFp32(was);
     }
   }
 

@@ -67,7 +67,8 @@ public final class Backends {
     if ((requested == DeviceKind.GPU || requested == DeviceKind.CPU) && CHECKED_JNI) {
       throw new DeviceUnavailableException("device '" + requested.id() + "' was requested, but this JVM runs with "
           + "-Xcheck:jni, under which Aparapi's kernels compute into copies of the arrays and every result stays "
-          + "zero (a run trains on nothing, at loss 0). Run without -Xcheck:jni, or choose --device java or reference.");
+          + "zero (a run trains on nothing, at loss 0). Run without -Xcheck:jni, or choose --device java or "
+          + "reference.");
     }
     if (requested == DeviceKind.AUTO && CHECKED_JNI) {
       LOG.warn("this JVM runs with -Xcheck:jni, under which OpenCL through Aparapi computes nothing (every result "

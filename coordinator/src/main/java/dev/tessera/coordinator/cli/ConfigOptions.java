@@ -88,8 +88,8 @@ public final class ConfigOptions {
       + "auto).")
   String device;
   @Option(names = "--devices", split = ",", paramLabel = "N,...", description = "The OpenCL devices (of the kind "
-      + "--device asks for, numbered from 0 as 'tessera devices' lists them) the workers take: worker r the (r mod n)-th "
-      + "of the list (default: all; worker r takes device r mod their count).")
+      + "--device asks for, numbered from 0 as 'tessera devices' lists them) the workers take: worker r the "
+      + "(r mod n)-th of the list (default: all; worker r takes device r mod their count).")
   java.util.List<Integer> devices;
   @Option(names = "--eval-every", description = "Validation loss every N steps, and at the end; 0 = only at the end "
       + "(default: 100).")
