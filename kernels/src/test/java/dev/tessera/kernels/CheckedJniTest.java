@@ -1,14 +1,8 @@
 package dev.tessera.kernels;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.lang.management.ManagementFactory;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -33,21 +27,7 @@ class CheckedJniTest {
 
   @Test
   void underCheckedJniOpenClIsRefusedAndAutoTakesTheJavaThreads() throws Exception {
-    List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-        "-Xcheck:jni"));
-    ManagementFactory.getRuntimeMXBean().getInputArguments().stream().filter(a -> a.startsWith("--add-"))
-        .forEach(cmd::add);
-    cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Probe.class.getName()));
-    Path log = Files.createTempFile("checked-jni-probe", ".log");
-    Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
-    try {
-      assertTrue(p.waitFor(60, TimeUnit.SECONDS), "the probe JVM did not exit within 60 s: " + Files.readString(log));
-    } finally {
-      p.destroyForcibly();
-    }
-    String out = Files.readString(log);
-    Files.deleteIfExists(log);
-    assertEquals(0, p.exitValue(), out);
+    String out = ChildJvm.run(Probe.class, List.of("-Xcheck:jni"), null);
     for (String id : new String[] {"cpu", "gpu"}) {
       assertTrue(out.contains("PROBE " + id + " refused: device '" + id + "' was requested, but this JVM runs with "
           + "-Xcheck:jni"), out);

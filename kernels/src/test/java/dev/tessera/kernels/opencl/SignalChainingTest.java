@@ -1,18 +1,12 @@
 package dev.tessera.kernels.opencl;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.aparapi.device.Device;
+import dev.tessera.kernels.ChildJvm;
 import java.io.IOException;
-import java.lang.management.ManagementFactory;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -34,26 +28,7 @@ class SignalChainingTest {
   }
 
   private static String run(boolean chained) throws IOException, InterruptedException {
-    List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-        "-Xcheck:jni"));
-    ManagementFactory.getRuntimeMXBean().getInputArguments().stream().filter(a -> a.startsWith("--add-"))
-        .forEach(cmd::add);
-    cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Probe.class.getName()));
-    Path log = Files.createTempFile("signal-chaining-probe", ".log");
-    ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
-    pb.environment().remove("LD_PRELOAD");
-    if (chained) {
-      pb.environment().put("LD_PRELOAD", SignalChaining.preload(null));
-    }
-    Process p = pb.start();
-    try {
-      assertTrue(p.waitFor(60, TimeUnit.SECONDS), "the probe JVM did not exit within 60 s: " + Files.readString(log));
-    } finally {
-      p.destroyForcibly();
-    }
-    String out = Files.readString(log, StandardCharsets.UTF_8);
-    Files.deleteIfExists(log);
-    assertEquals(0, p.exitValue(), out);
+    String out = ChildJvm.run(Probe.class, List.of("-Xcheck:jni"), chained ? SignalChaining.preload(null) : null);
     assertTrue(out.contains("PROBE "), out);
     return out;
   }
