@@ -16,8 +16,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * same collectives in the same order (each call takes the next sequence number, which tags its
  * frames). Tensors travel in chunks of at most {@link #CHUNK_FLOATS} floats (compressed ones in
  * chunks whose encoding is about that size, {@link #codecChunkFloats}), sent asynchronously so that
- * several are in flight, and encoded and decoded on the codec threads. All-reduce is a ring (reduce-scatter, then all-gather) for large
- * tensors and a direct exchange for small ones; either way every member ends with the same bits.
+ * several are in flight, and encoded and decoded on the codec threads ({@link CodecThreads}).
+ * All-reduce is a ring (reduce-scatter, then all-gather) for large tensors and a direct exchange for
+ * small ones; either way every member ends with the same bits.
  * Every wait has the group's timeout and fails naming the peer.
  */
 public final class Group {
@@ -105,8 +106,10 @@ public final class Group {
       if (chunks == 1 || !CodecThreads.forFp32()) {
         sends.done.add(transport.sendFloats(ranks[member], k, x, o, n));
       } else {
-        CompletableFuture<CompletableFuture<Void>> encoded =
-            CompletableFuture.supplyAsync(() -> transport.sendFloats(ranks[member], k, x, o, n), CodecThreads.POOL);
+        CompletableFuture<CompletableFuture<Void>> encoded = CompletableFuture.supplyAsync(() -> {
+          sends.going();
+          return transport.sendFloats(ranks[member], k, x, o, n);
+        }, CodecThreads.POOL);
         sends.reading.add(encoded);
         sends.done.add(encoded.thenCompose(f -> f));
       }
@@ -114,16 +117,26 @@ public final class Group {
   }
 
   /**
-   * A collective's sends: their completions, and the codec tasks that may still read the tensor.
-   * Closing it (on any way out of the collective) waits until none does, so that a failed collective
-   * leaves no task reading an array its caller may reuse.
+   * A collective's sends: their completions, and the codec tasks that may still read (or, in a
+   * compressed sum, write) its arrays. Closing it (on any way out of the collective) stops the tasks
+   * not started yet ({@link #going}) and waits for the running ones, so that a failed collective leaves
+   * no task touching an array its caller may reuse; after {@link #await} there are none.
    */
   private final class Sends implements AutoCloseable {
     final List<CompletableFuture<Void>> done = new ArrayList<>();
     final List<CompletableFuture<?>> reading = new ArrayList<>();
+    private final AtomicBoolean closed = new AtomicBoolean();
+
+    /** Throws in a codec task that starts after the collective has ended (it failed). */
+    void going() {
+      if (closed.get()) {
+        throw new java.util.concurrent.CancellationException("group " + id + ": the collective has failed");
+      }
+    }
 
     @Override
     public void close() {
+      closed.set(true);
       settle(reading);
       reading.clear();
     }
@@ -206,7 +219,6 @@ public final class Group {
       throw failure;
     }
   }
-
 
   private void await(Sends sends) {
     await(sends.done);
@@ -449,28 +461,13 @@ public final class Group {
       throw new IllegalArgumentException("group " + id + ": a compressed sum of " + x.length + " floats in chunks of "
           + chunk + " needs " + chunks(counts[0], chunk) + " chunks per member, more than 65535");
     }
-    List<CompletableFuture<Void>> inFlight = new ArrayList<>();
-    List<CompletableFuture<?>> encodes = new ArrayList<>();
-    AtomicBoolean failed = new AtomicBoolean();
-    try {
-      compressedSum(x, tensor, codec, ef, step, op, counts, chunk, inFlight, encodes, failed);
-    } catch (RuntimeException e) {
-      failed.set(true); // the tasks not started yet return at once; the running ones are awaited
-      settle(encodes);
-      throw e;
-    }
-  }
-
-  /** Stops a codec task that had not started when its compressed sum failed. */
-  private static void checkGoing(AtomicBoolean failed) {
-    if (failed.get()) {
-      throw new java.util.concurrent.CancellationException("the compressed sum failed");
+    try (Sends sends = new Sends()) {
+      compressedSum(x, tensor, codec, ef, step, op, counts, chunk, sends);
     }
   }
 
   private void compressedSum(float[] x, String tensor, Codec codec, ErrorFeedback ef, long step, long op,
-      int[] counts, int chunk, List<CompletableFuture<Void>> inFlight, List<CompletableFuture<?>> encodes,
-      AtomicBoolean failed) {
+      int[] counts, int chunk, Sends sends) {
     int n = ranks.length;
     int[] offs = offsets(counts);
     List<CompletableFuture<float[]>> own = new ArrayList<>(); // this member's chunks as the codec delivers them
@@ -482,22 +479,22 @@ public final class Group {
         String name = tensor + "/rs" + m + "/" + c;
         if (m == index) {
           CompletableFuture<float[]> f = CompletableFuture.supplyAsync(() -> {
-            checkGoing(failed);
+            sends.going();
             float[] d = new float[len];
             ef.encode(name, codec, x, o, len, d);
             return d;
           }, CodecThreads.POOL);
           own.add(f);
-          encodes.add(f);
+          sends.reading.add(f);
         } else {
           int member = m;
           MessageKey k = key(op, 0, c, step);
           CompletableFuture<byte[]> f = CompletableFuture.supplyAsync(() -> {
-            checkGoing(failed);
+            sends.going();
             return ef.encode(name, codec, x, o, len, null);
           }, CodecThreads.POOL);
-          encodes.add(f);
-          inFlight.add(f.thenCompose(b -> transport.send(ranks[member], k, codec.id(), b)));
+          sends.reading.add(f);
+          sends.done.add(f.thenCompose(b -> transport.send(ranks[member], k, codec.id(), b)));
         }
       }
     }
@@ -520,27 +517,27 @@ public final class Group {
         }
       }
     }
-    for (CompletableFuture<?> f : encodes) { // x is written below: every read of it must be done
+    for (CompletableFuture<?> f : sends.reading) { // x is written below: every read of it must be done
       joined(f, "encoding the reduce-scatter's chunks");
     }
-    await(inFlight);
+    await(sends);
     for (int c = 0; c < chunks(segment.length, chunk); c++) {
       int o = c * chunk;
       int len = Math.min(chunk, segment.length - o);
       String name = tensor + "/ag/" + c;
       CompletableFuture<byte[]> f = CompletableFuture.supplyAsync(() -> {
-        checkGoing(failed);
+        sends.going();
         float[] d = new float[len];
         byte[] b = ef.encode(name, codec, segment, o, len, d);
         System.arraycopy(d, 0, x, offs[index] + o, len);
         return b;
       }, CodecThreads.POOL);
-      encodes.add(f);
+      sends.reading.add(f);
       for (int m = 0; m < n; m++) {
         if (m != index) {
           int member = m;
           MessageKey k = key(op, 1, c, step);
-          inFlight.add(f.thenCompose(b -> transport.send(ranks[member], k, codec.id(), b)));
+          sends.done.add(f.thenCompose(b -> transport.send(ranks[member], k, codec.id(), b)));
         }
       }
     }
@@ -553,10 +550,10 @@ public final class Group {
         }
       }
     }
-    for (CompletableFuture<?> f : encodes) {
+    for (CompletableFuture<?> f : sends.reading) {
       joined(f, "encoding the all-gather's chunks");
     }
-    await(inFlight);
+    await(sends);
   }
 
   /** Chunks of {@code chunk} floats in a run of len floats (one, possibly empty, for len 0). */
