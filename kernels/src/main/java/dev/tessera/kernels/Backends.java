@@ -70,13 +70,6 @@ public final class Backends {
           + "zero (a run trains on nothing, at loss 0). Run without -Xcheck:jni, or choose --device java or "
           + "reference.");
     }
-    if (requested == DeviceKind.AUTO && CHECKED_JNI) {
-      LOG.warn("this JVM runs with -Xcheck:jni, under which OpenCL through Aparapi computes nothing (every result "
-          + "stays zero); --device auto uses the Java thread pool instead");
-      Backend b = new ThreadPoolBackend(Runtime.getRuntime().availableProcessors());
-      LOG.info("compute device: {} (requested: {})", b.describe(), requested.id());
-      return b;
-    }
     Backend b = switch (requested) {
       case REFERENCE -> new ReferenceBackend();
       case JAVA -> new ThreadPoolBackend(Runtime.getRuntime().availableProcessors());
@@ -84,10 +77,15 @@ public final class Backends {
           .orElseThrow(() -> missing("gpu", "OpenCL GPU"));
       case CPU -> openCl(Device.TYPE.CPU, DeviceKind.CPU, index, wrap)
           .orElseThrow(() -> missing("cpu", "OpenCL CPU device"));
-      case AUTO -> openCl(Device.TYPE.GPU, DeviceKind.GPU, index, wrap)
-          .or(() -> openCl(Device.TYPE.CPU, DeviceKind.CPU, index, wrap))
+      case AUTO -> (CHECKED_JNI ? Optional.<Backend>empty() : openCl(Device.TYPE.GPU, DeviceKind.GPU, index, wrap)
+          .or(() -> openCl(Device.TYPE.CPU, DeviceKind.CPU, index, wrap)))
           .orElseGet(() -> {
-            LOG.warn("no OpenCL device found ({}); using the Java thread pool", OpenClDevices.inventory());
+            if (CHECKED_JNI) {
+              LOG.warn("this JVM runs with -Xcheck:jni, under which OpenCL through Aparapi computes nothing (every "
+                  + "result stays zero); --device auto uses the Java thread pool instead");
+            } else {
+              LOG.warn("no OpenCL device found ({}); using the Java thread pool", OpenClDevices.inventory());
+            }
             return new ThreadPoolBackend(Runtime.getRuntime().availableProcessors());
           });
     };
