@@ -12,7 +12,6 @@ import dev.tessera.kernels.DeviceUnavailableException;
 import dev.tessera.kernels.MatmulDims;
 import dev.tessera.kernels.Shape;
 import dev.tessera.kernels.Tensor;
-import java.util.Arrays;
 import java.util.LinkedHashSet;
 import java.util.List;
 
@@ -34,25 +33,10 @@ public final class OpenClBackend extends BackendBase {
   static final int LOCAL = 64;
   /** Most work units one work-item takes on a CPU device. */
   static final int CPU_PER_ITEM = 64;
-  /** Elements per host transfer chunk (4 MiB of floats). */
-  static final int STAGE = 1 << 20;
   /** Partial sums of a reduction's last stage; earlier stages cut the input to this many. */
   static final int SUM_PARTIALS = 256;
   /** Elements each work-item of a reduction's earlier stages sums. */
   static final int SUM_PER_ITEM = 32;
-  /** Chunks of rows the norm parameter gradients are summed in (then the chunks are summed). */
-  static final int NORM_CHUNKS = 64;
-  /** Chunks of rows the embedding gradient is summed in, and the most scratch (floats) they may take. */
-  static final int EMBEDDING_CHUNKS = 64;
-  static final long EMBEDDING_SCRATCH = 4L << 20;
-  /** Elements of the small staging buffers. */
-  static final int SMALL_STAGE = 1 << 14;
-  /** Smallest arenas with device buffers: 64 MiB and 32 MiB, above G1's humongous threshold. */
-  static final int MIN_DEVICE_FLOATS = 16 << 20;
-  static final int MIN_DEVICE_INTS = 8 << 20;
-  private static final org.apache.logging.log4j.Logger LOG =
-      org.apache.logging.log4j.LogManager.getLogger(OpenClBackend.class);
-
   /**
    * Held around every call into Aparapi (launches, puts, gets, disposal). Aparapi's native side calls
    * JNI while it holds arrays "critical", which is only safe with one caller at a time: with two
@@ -71,13 +55,11 @@ public final class OpenClBackend extends BackendBase {
   private final LinkedHashSet<Device> pinned;
   private final DeviceKind kind;
   final TesseraKernel kernel;
-  private final DeviceArena floats;
-  private final DeviceArena ints;
-  private long bytesToDevice;
-  private long bytesToHost;
+  private final DeviceMemory memory;
   private long launches;
   private boolean broken;
   private final AttentionLaunches attention;
+  private final RowLaunches rows;
   private final boolean gpuKernel;
   private final LaunchProfile profile = LaunchProfile.fromEnvironment();
   /** The system property that picks the GPU kernel's matmul tiles (see {@link #gpuKernelForm}). */
@@ -103,6 +85,7 @@ public final class OpenClBackend extends BackendBase {
     this.device = device;
     this.kind = kind;
     this.attention = new AttentionLaunches(this);
+    this.rows = new RowLaunches(this);
     this.kernel = gpuKernel ? gpuKernelForm() : new CpuKernel();
     this.gpuKernel = gpuKernel;
     if (device.getType() == Device.TYPE.GPU) {
@@ -110,68 +93,14 @@ public final class OpenClBackend extends BackendBase {
     }
     kernel.setExplicit(true);
     pinned = new LinkedHashSet<>(List.of(device));
-    // With device buffers (every GPU), Aparapi re-creates the buffer of an array that the garbage
-    // collector moved and fills it from the host copy, which is stale: device data would be lost.
-    // G1 never moves humongous arrays (over half a region, at most 16 MiB on JDK 17), so the arenas
-    // start above that. With shared host memory (pocl) the kernel works on the Java arrays themselves:
-    // there every array a kernel writes (arenas, small staging arrays) is made large enough never to
-    // move either; before that, multi-worker runs on pocl now and then overwrote the Java heap
-    // (docs/kernels.md).
-    boolean deviceBuffers = !device.isSharedMemory();
-    int unmovable = deviceBuffers ? 0 : unmovableElements();
-    floats = new DeviceArena("float", deviceBuffers ? Math.max(initialElements, MIN_DEVICE_FLOATS)
-        : DeviceArena.aligned(Math.max(initialElements, unmovable)));
-    ints = new DeviceArena("int", deviceBuffers ? MIN_DEVICE_INTS
-        : DeviceArena.aligned(Math.max(Math.max(DeviceArena.ALIGN, initialElements / 16), unmovable)));
-    if (deviceBuffers && !usesG1()) {
-      LOG.warn("the JVM does not use the G1 collector: device data may be lost when the collector moves an arena "
-          + "array (run with -XX:+UseG1GC)");
-    }
-    kernel.mem = new float[floats.capacity()];
-    kernel.imem = new int[ints.capacity()];
-    kernel.stage = new float[STAGE];
-    kernel.istage = new int[STAGE];
-    kernel.stageSmall = new float[Math.max(SMALL_STAGE, unmovable)];
-    kernel.istageSmall = new int[Math.max(SMALL_STAGE, unmovable)];
-    synchronized (APARAPI) {
-      launch(Op.NOP, 1); // compiles the kernel and creates the device buffers
-      kernel.put(kernel.mem).put(kernel.imem).put(kernel.stage).put(kernel.istage).put(kernel.stageSmall)
-          .put(kernel.istageSmall).put(kernel.fa);
-      launch(Op.NOP, 1); // applies those puts now (see grow)
-    }
+    memory = new DeviceMemory(this, device, kernel, initialElements);
+    memory.bind();
     int maxGroup = maxWorkGroupSize();
     int tileItems = gpuKernel ? GpuMatmulKernelBase.GPU_ITEMS : MatmulKernelBase.TILE_COLS;
     if (maxGroup < tileItems) {
       throw new DeviceUnavailableException("OpenCL device " + device.getName() + " allows work-groups of only "
           + maxGroup + " work-items for Tessera's kernel; the matmul needs " + tileItems);
     }
-  }
-
-  /**
-   * Elements (4 bytes each) of an array G1 never moves: over half a heap region. Without G1 (whose
-   * region size is unknown), 16 MiB, above every G1 threshold.
-   */
-  static int unmovableElements() {
-    long region = 32L << 20;
-    try {
-      var bean = java.lang.management.ManagementFactory.getPlatformMXBean(
-          com.sun.management.HotSpotDiagnosticMXBean.class);
-      if (usesG1()) {
-        region = Long.parseLong(bean.getVMOption("G1HeapRegionSize").getValue());
-      }
-    } catch (RuntimeException e) {
-      // keep the largest region size
-    }
-    return (int) (region / 2 / 4) + 64;
-  }
-
-  private static boolean usesG1() {
-    for (var gc : java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()) {
-      if (gc.getName().startsWith("G1")) {
-        return true;
-      }
-    }
-    return false;
   }
 
   private int maxWorkGroupSize() {
@@ -203,11 +132,11 @@ public final class OpenClBackend extends BackendBase {
 
   /** Bytes moved host to device and back so far (only {@code write}/{@code read} move data). */
   public long bytesToDevice() {
-    return bytesToDevice;
+    return memory.bytesToDevice();
   }
 
   public long bytesToHost() {
-    return bytesToHost;
+    return memory.bytesToHost();
   }
 
   public long launches() {
@@ -216,12 +145,12 @@ public final class OpenClBackend extends BackendBase {
 
   @Override
   public long peakDeviceBytes() {
-    return 4 * (floats.peak() + ints.peak());
+    return memory.peakBytes();
   }
 
   /** Floats in use in the device arena, and its capacity. */
   public String memoryReport() {
-    return floats + "; " + ints;
+    return memory.toString();
   }
 
   // ---- launching --------------------------------------------------------------------------------
@@ -270,7 +199,6 @@ public final class OpenClBackend extends BackendBase {
     execute(Op.NOP, Range.create(device, roundUp(workItems, localSize), localSize));
   }
 
-  /** Whether this backend runs the GPU form of the kernel ({@link GpuKernel}). */
   /**
    * Which GPU kernel: {@value #TILES_PROPERTY}=small (the default: only the small matmul tile, see
    * {@link GpuKernel}) or both (the large tile where its blocks fill the GPU, the small one
@@ -291,6 +219,7 @@ public final class OpenClBackend extends BackendBase {
     return kernel instanceof GpuLargeTileKernel;
   }
 
+  /** Whether this backend runs the GPU form of the kernel ({@link GpuKernel}). */
   boolean gpuKernel() {
     return gpuKernel;
   }
@@ -350,52 +279,11 @@ public final class OpenClBackend extends BackendBase {
 
   @Override
   public Tensor empty(DType dtype, Shape shape) {
-    DeviceArena arena = dtype == DType.F32 ? floats : ints;
-    int off = arena.allocate(shape.size());
-    if (off < 0) {
-      grow(dtype, shape.size());
-      off = arena.allocate(shape.size());
-    }
-    return new DeviceTensor(this, dtype, shape, off);
+    return memory.empty(dtype, shape);
   }
 
   void free(DeviceTensor t) {
-    (t.dtype() == DType.F32 ? floats : ints).release(t.offset, t.size());
-  }
-
-  /** Enlarges an arena: the device copy comes to the host, moves to a bigger array and goes back. */
-  private void grow(DType dtype, int needed) {
-    synchronized (APARAPI) {
-      DeviceArena arena = dtype == DType.F32 ? floats : ints;
-      long want = Math.max(2L * arena.capacity(), (long) arena.capacity() + DeviceArena.aligned(needed));
-      // Aparapi's native side sizes buffers in a 32-bit int of bytes: an arena of 2 GiB or more fails
-      // to allocate ("clCreateBuffer failed out of host memory"), so one arena stays below 2^29 floats.
-      long limit = Math.min(MAX_ARENA_ELEMENTS, device.getMaxMemAllocSize() / 4);
-      if (want > limit) {
-        want = limit;
-        if (want < (long) arena.capacity() + DeviceArena.aligned(needed)) {
-          throw new DeviceUnavailableException("out of device memory on " + device.getName().trim() + ": " + arena
-              + "; need " + needed + " more elements, one buffer may hold at most " + limit);
-        }
-      }
-      // Aparapi matches a put() against the arrays bound at the last launch and applies it at the next
-      // one. A put() of the new array before it is bound would be applied a launch late, overwriting
-      // the device copy with a stale host one. So: bind the new array with a launch, then put it and
-      // apply the put at once with another.
-      if (dtype == DType.F32) {
-        kernel.get(kernel.mem);
-        kernel.mem = Arrays.copyOf(kernel.mem, (int) want);
-        launch(Op.NOP, 1);
-        kernel.put(kernel.mem);
-      } else {
-        kernel.get(kernel.imem);
-        kernel.imem = Arrays.copyOf(kernel.imem, (int) want);
-        launch(Op.NOP, 1);
-        kernel.put(kernel.imem);
-      }
-      launch(Op.NOP, 1);
-      arena.grow((int) want);
-    }
+    memory.free(t);
   }
 
   static int off(Tensor t) {
@@ -404,69 +292,26 @@ public final class OpenClBackend extends BackendBase {
 
   @Override
   protected void doWrite(Tensor dst, float[] src) {
-    transfer(dst, src, src.length, true, false);
+    memory.transfer(dst, src, src.length, true);
   }
 
   @Override
   protected void doWriteInts(Tensor dst, int[] src) {
-    transfer(dst, src, src.length, true, true);
+    memory.transfer(dst, src, src.length, true);
   }
 
   @Override
   protected float[] doRead(Tensor src) {
     float[] out = new float[src.size()];
-    transfer(src, out, out.length, false, false);
+    memory.transfer(src, out, out.length, false);
     return out;
   }
 
   @Override
   protected int[] doReadInts(Tensor src) {
     int[] out = new int[src.size()];
-    transfer(src, out, out.length, false, true);
+    memory.transfer(src, out, out.length, false);
     return out;
-  }
-
-  /**
-   * Moves {@code length} elements between tensor {@code t} and {@code host} (a float[] or an int[])
-   * through a staging buffer: the small one for transfers that fit it (Aparapi moves whole arrays),
-   * else the 4 MiB one, chunk by chunk.
-   */
-  private void transfer(Tensor t, Object host, int length, boolean toDevice, boolean ints) {
-    synchronized (APARAPI) {
-      boolean small = length <= SMALL_STAGE;
-      int chunk = small ? SMALL_STAGE : STAGE;
-      Object buf = ints ? (small ? kernel.istageSmall : kernel.istage) : (small ? kernel.stageSmall : kernel.stage);
-      int op = toDevice ? (ints ? Op.STAGE_IN_INT : Op.STAGE_IN) : (ints ? Op.STAGE_OUT_INT : Op.STAGE_OUT);
-      for (int done = 0; done < length; done += chunk) {
-        int len = Math.min(chunk, length - done);
-        if (toDevice) {
-          System.arraycopy(host, done, buf, 0, len);
-          if (buf instanceof float[] f) {
-            kernel.put(f);
-          } else {
-            kernel.put((int[]) buf);
-          }
-          bytesToDevice += 4L * chunk;
-          stage(op, off(t) + done, len, small);
-        } else {
-          stage(op, off(t) + done, len, small);
-          if (buf instanceof float[] f) {
-            kernel.get(f);
-          } else {
-            kernel.get((int[]) buf);
-          }
-          bytesToHost += 4L * chunk;
-          System.arraycopy(buf, 0, host, done, len);
-        }
-      }
-    }
-  }
-
-  /** A staging launch: elements [offset, offset + len) of an arena to or from a staging buffer. */
-  private void stage(int op, int offset, int len, boolean small) {
-    kernel.o0 = offset;
-    kernel.d0 = small ? 1 : 0;
-    launch(op, len);
   }
 
   @Override
@@ -521,12 +366,7 @@ public final class OpenClBackend extends BackendBase {
 
   /** Temporary device memory for one op; it is uninitialised. */
   Tensor scratch(int elements) {
-    int off = floats.allocate(elements);
-    if (off < 0) {
-      grow(DType.F32, elements);
-      off = floats.allocate(elements);
-    }
-    return new DeviceTensor(this, DType.F32, Shape.of(Math.max(elements, 1)), off);
+    return memory.scratch(elements);
   }
 
   // ---- element-wise and reductions --------------------------------------------------------------
@@ -661,60 +501,6 @@ public final class OpenClBackend extends BackendBase {
     kernel.o8 = o[8];
   }
 
-  // ---- normalisation ----------------------------------------------------------------------------
-
-  @Override
-  protected void doLayerNorm(Tensor out, Tensor mean, Tensor rstd, Tensor x, Tensor weight, Tensor bias, float eps) {
-    set(out, mean, rstd, x, weight, bias);
-    kernel.d0 = x.shape().last();
-    kernel.d1 = bias == null ? 0 : 1;
-    kernel.s0 = eps;
-    launchRows(Op.LAYER_NORM_ROWS, Op.LAYER_NORM, x.shape().rows());
-  }
-
-  @Override
-  protected void doLayerNormBackward(Tensor dx, Tensor dWeight, Tensor dBias, Tensor dOut, Tensor x, Tensor weight,
-      Tensor mean, Tensor rstd) {
-    set(dx, dOut, x, weight, mean, rstd);
-    kernel.d0 = x.shape().last();
-    launchRows(Op.LAYER_NORM_BACKWARD_DX_ROWS, Op.LAYER_NORM_BACKWARD_DX, x.shape().rows());
-    normParams(dWeight, dBias, dOut, x, mean, rstd);
-  }
-
-  private void normParams(Tensor dWeight, Tensor dBias, Tensor dOut, Tensor x, Tensor mean, Tensor rstd) {
-    int cols = x.shape().last();
-    int rows = x.shape().rows();
-    int chunks = Math.min(rows, NORM_CHUNKS);
-    int rowsPerChunk = (rows + chunks - 1) / chunks;
-    chunks = (rows + rowsPerChunk - 1) / rowsPerChunk;
-    try (Tensor partials = scratch(2 * chunks * cols)) {
-      set(dWeight, dBias, dOut, x, mean, rstd, partials);
-      kernel.d0 = cols;
-      kernel.d1 = rows;
-      kernel.d2 = dBias == null ? 0 : 1;
-      kernel.d3 = mean == null ? 0 : 1;
-      kernel.d4 = rowsPerChunk;
-      launch(Op.NORM_BACKWARD_PARAMS, chunks * cols);
-      launch(Op.NORM_BACKWARD_PARAMS_SUM, cols);
-    }
-  }
-
-  @Override
-  protected void doRmsNorm(Tensor out, Tensor rstd, Tensor x, Tensor weight, float eps) {
-    set(out, rstd, x, weight);
-    kernel.d0 = x.shape().last();
-    kernel.s0 = eps;
-    launch(Op.RMS_NORM, x.shape().rows());
-  }
-
-  @Override
-  protected void doRmsNormBackward(Tensor dx, Tensor dWeight, Tensor dOut, Tensor x, Tensor weight, Tensor rstd) {
-    set(dx, dOut, x, weight, rstd);
-    kernel.d0 = x.shape().last();
-    launch(Op.RMS_NORM_BACKWARD_DX, x.shape().rows());
-    normParams(dWeight, null, dOut, x, null, rstd);
-  }
-
   // ---- positions --------------------------------------------------------------------------------
 
   @Override
@@ -740,65 +526,49 @@ public final class OpenClBackend extends BackendBase {
     attention.backward(dq, dk, dv, dOut, q, k, v, out, lse);
   }
 
-  // ---- embeddings and loss ----------------------------------------------------------------------
+  // ---- normalisation, embeddings and loss (RowLaunches) ------------------------------------------
+
+  @Override
+  protected void doLayerNorm(Tensor out, Tensor mean, Tensor rstd, Tensor x, Tensor weight, Tensor bias, float eps) {
+    rows.layerNorm(out, mean, rstd, x, weight, bias, eps);
+  }
+
+  @Override
+  protected void doLayerNormBackward(Tensor dx, Tensor dWeight, Tensor dBias, Tensor dOut, Tensor x, Tensor weight,
+      Tensor mean, Tensor rstd) {
+    rows.layerNormBackward(dx, dWeight, dBias, dOut, x, weight, mean, rstd);
+  }
+
+  @Override
+  protected void doRmsNorm(Tensor out, Tensor rstd, Tensor x, Tensor weight, float eps) {
+    rows.rmsNorm(out, rstd, x, weight, eps);
+  }
+
+  @Override
+  protected void doRmsNormBackward(Tensor dx, Tensor dWeight, Tensor dOut, Tensor x, Tensor weight, Tensor rstd) {
+    rows.rmsNormBackward(dx, dWeight, dOut, x, weight, rstd);
+  }
 
   @Override
   protected void doEmbedding(Tensor out, Tensor table, Tensor ids, int first, boolean strict) {
-    // Ids outside the table give zero rows here, strict or not (the ids are on the device).
-    set(out, table, ids);
-    kernel.d0 = table.shape().last();
-    kernel.d1 = table.shape().dim(0);
-    kernel.d5 = first;
-    launch(Op.EMBEDDING, out.size());
+    rows.embedding(out, table, ids, first);
   }
 
   @Override
   protected void doEmbeddingBackward(Tensor dTable, Tensor dOut, Tensor ids, int first, boolean strict) {
-    kernel.d5 = first;
-    int cols = dTable.shape().last();
-    int vocab = dTable.shape().dim(0);
-    int rows = ids.size();
-    // Chunks of rows, each into a partial table, while the partial tables stay small (with a
-    // large vocabulary they would not: then one work-item per column, as before).
-    int chunks = (int) Math.min(Math.min(EMBEDDING_CHUNKS, rows), EMBEDDING_SCRATCH / ((long) vocab * cols));
-    if (chunks <= 1) {
-      set(dTable, dOut, ids);
-      kernel.d0 = cols;
-      kernel.d1 = vocab;
-      kernel.d2 = rows;
-      launch(Op.EMBEDDING_BACKWARD, cols);
-      return;
-    }
-    int rowsPerChunk = (rows + chunks - 1) / chunks;
-    chunks = (rows + rowsPerChunk - 1) / rowsPerChunk;
-    try (Tensor partials = scratch(chunks * vocab * cols)) {
-      set(dTable, dOut, ids, partials);
-      kernel.d0 = cols;
-      kernel.d1 = vocab;
-      kernel.d2 = rows;
-      kernel.d3 = rowsPerChunk;
-      kernel.d4 = chunks;
-      launch(Op.EMBEDDING_BACKWARD_CHUNK, chunks * cols);
-      launch(Op.EMBEDDING_BACKWARD_SUM, vocab * cols);
-    }
+    rows.embeddingBackward(dTable, dOut, ids, first);
   }
 
   @Override
   protected void doCrossEntropy(Tensor losses, Tensor lse, Tensor logits, Tensor targets, int first,
       boolean strict) {
-    set(losses, lse, logits, targets);
-    kernel.d0 = logits.shape().last();
-    kernel.d5 = first;
-    launch(Op.CROSS_ENTROPY, logits.shape().rows());
+    rows.crossEntropy(losses, lse, logits, targets, first);
   }
 
   @Override
   protected void doCrossEntropyBackward(Tensor dLogits, Tensor logits, Tensor targets, Tensor lse, float lossScale,
       int first) {
-    set(dLogits, logits, targets, lse);
-    kernel.d0 = logits.shape().last();
-    kernel.d5 = first;
-    kernel.s0 = lossScale;
-    launch(Op.CROSS_ENTROPY_BACKWARD, logits.size());
+    rows.crossEntropyBackward(dLogits, logits, targets, lse, lossScale, first);
   }
+
 }

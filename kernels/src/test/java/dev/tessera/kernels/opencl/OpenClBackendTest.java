@@ -47,7 +47,7 @@ class OpenClBackendTest {
       Random rnd = new Random(2);
       float[] a = Numerics.uniform(rnd, 3000, -1, 1);
       // On pocl the arenas start at least as large as an array the collector never moves.
-      int big = Math.max(20000, OpenClBackend.unmovableElements() + 20000);
+      int big = Math.max(20000, DeviceMemory.unmovableElements() + 20000);
       float[] b = Numerics.uniform(rnd, big, -1, 1);
       Tensor ta = small.fromArray(a, 3000);
       Tensor tb = small.fromArray(b, big); // does not fit: the arena grows
@@ -68,7 +68,7 @@ class OpenClBackendTest {
   @Test
   void whenTransferIsLargerThanTheStagingBuffer_thenItGoesInChunks() {
     OpenClBackend cl = TestBackends.openCl();
-    float[] big = Numerics.uniform(new Random(3), OpenClBackend.STAGE * 2 + 123, -1, 1);
+    float[] big = Numerics.uniform(new Random(3), DeviceMemory.STAGE * 2 + 123, -1, 1);
     try (Tensor t = cl.fromArray(big, big.length)) {
       assertArrayEquals(big, cl.read(t));
     }
