@@ -17,8 +17,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * frames). Tensors travel in chunks of at most {@link #CHUNK_FLOATS} floats (compressed ones in
  * chunks whose encoding is about that size, {@link #codecChunkFloats}), sent asynchronously so that
  * several are in flight, and encoded and decoded on the codec threads ({@link CodecThreads}).
- * All-reduce is a ring (reduce-scatter, then all-gather) for large tensors and a direct exchange for
- * small ones; either way every member ends with the same bits.
+ * All-reduce is a reduce-scatter, then an all-gather, each a direct exchange among all members (one
+ * step, not a ring's n - 1), for large tensors, and whole vectors exchanged for small ones; either way
+ * every member ends with the same bits.
  * Every wait has the group's timeout and fails naming the peer.
  */
 public final class Group {
@@ -29,10 +30,10 @@ public final class Group {
    * 512 KiB stays below G1's humongous size for heaps from 4 GB.
    */
   public static final int CHUNK_FLOATS = 1 << 17;
-  /** All-reduces of at most this many floats exchange whole vectors instead of going round the ring. */
+  /** All-reduces of at most this many floats exchange whole vectors instead of segments. */
   public static final int SMALL_FLOATS = 1 << 14;
   public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(30);
-  /** Ring steps are tagged with 7 bits each for reduce-scatter and all-gather. */
+  /** The most members a group may have. */
   public static final int MAX_MEMBERS = 128;
 
   /** System property: how many threads encode and decode chunks in this JVM ({@link CodecThreads}). */
@@ -276,8 +277,8 @@ public final class Group {
     }
     int[] counts = evenCounts(x.length, n);
     int[] offs = offsets(counts);
-    ringReduceScatter(op, x, counts, offs, step);
-    ringAllGather(op, x, counts, offs, step);
+    directReduceScatter(op, x, counts, offs, step);
+    directAllGather(op, x, counts, offs, step);
   }
 
   /** x = the mean of every member's x, in place (the sum, then scaled by 1 / members). */
@@ -318,37 +319,39 @@ public final class Group {
   }
 
   /**
-   * Ring reduce-scatter: at step k member i sends segment (i - 1 - k) to the next member and adds
-   * segment (i - 2 - k) from the previous; after n - 1 steps it holds segment i summed.
+   * Reduce-scatter by direct exchange: member i sends segment m to member m, every m at once, and adds
+   * the others' segment i into its own in a fixed order (from the next member on), so its sum does
+   * not depend on when the frames arrive. A member sends and receives
+   * (n - 1) / n of x, as in a ring, but in one step instead of n - 1: a step cost ~2 ms on Hazelcast
+   * (a chunk's trip through both members' stages), which a ring of 8 paid 14 times an all-reduce
+   * (docs/benchmarks.md#allreduce).
    */
-  private void ringReduceScatter(long op, float[] x, int[] counts, int[] offs, long step) {
+  private void directReduceScatter(long op, float[] x, int[] counts, int[] offs, long step) {
     int n = ranks.length;
-    int next = (index + 1) % n;
-    int prev = (index + n - 1) % n;
     try (Sends sends = new Sends()) {
-      for (int k = 0; k < n - 1; k++) {
-        int s = Math.floorMod(index - 1 - k, n);
-        int r = Math.floorMod(index - 2 - k, n);
-        sendFloats(sends, next, op, 1 + k, step, x, offs[s], counts[s]);
-        receiveFloats(prev, op, 1 + k, step, x, offs[r], counts[r], true);
-        await(sends);
+      for (int d = 1; d < n; d++) {
+        int m = (index + d) % n;
+        sendFloats(sends, m, op, 1, step, x, offs[m], counts[m]);
       }
+      for (int d = 1; d < n; d++) {
+        receiveFloats((index + d) % n, op, 1, step, x, offs[index], counts[index], true);
+      }
+      await(sends); // the others' segments are sent before an all-gather overwrites them
     }
   }
 
-  /** Ring all-gather: member i starts with segment i; at step k it passes on segment (i - k). */
-  private void ringAllGather(long op, float[] x, int[] counts, int[] offs, long step) {
+  /** All-gather by direct exchange: member i sends its segment to every other member at once. */
+  private void directAllGather(long op, float[] x, int[] counts, int[] offs, long step) {
     int n = ranks.length;
-    int next = (index + 1) % n;
-    int prev = (index + n - 1) % n;
     try (Sends sends = new Sends()) {
-      for (int k = 0; k < n - 1; k++) {
-        int s = Math.floorMod(index - k, n);
-        int r = Math.floorMod(index - 1 - k, n);
-        sendFloats(sends, next, op, 128 + k, step, x, offs[s], counts[s]);
-        receiveFloats(prev, op, 128 + k, step, x, offs[r], counts[r], false);
-        await(sends);
+      for (int d = 1; d < n; d++) {
+        sendFloats(sends, (index + d) % n, op, 128, step, x, offs[index], counts[index]);
       }
+      for (int d = 1; d < n; d++) {
+        int m = (index + n - d) % n;
+        receiveFloats(m, op, 128, step, x, offs[m], counts[m], false);
+      }
+      await(sends);
     }
   }
 
@@ -362,7 +365,7 @@ public final class Group {
     int[] counts = evenCounts(x.length, n);
     int[] offs = offsets(counts);
     if (n > 1) {
-      ringReduceScatter(op, x, counts, offs, step);
+      directReduceScatter(op, x, counts, offs, step);
     }
     return Arrays.copyOfRange(x, offs[index], offs[index + 1]);
   }
@@ -378,7 +381,7 @@ public final class Group {
     float[] out = new float[offs[counts.length]];
     System.arraycopy(mine, 0, out, offs[index], mine.length);
     if (ranks.length > 1) {
-      ringAllGather(op, out, counts, offs, step);
+      directAllGather(op, out, counts, offs, step);
     }
     return out;
   }
