@@ -22,7 +22,8 @@ import picocli.CommandLine.Option;
  * r mod their count), nanoGPT's GPU Tiny-Shakespeare shape: tokens/s, tokens/s per GPU and scaling
  * efficiency against one worker for dp over 1, 2, 4 ... GPUs; tp and dp x tp on all of them; fp32
  * against bf16 and 1-bit dp on all of them, exact and bf16 dp with their gradient sums after the
- * backward instead of overlapping it; the bytes and the wait on peers per step. With
+ * backward instead of overlapping it; the bytes and the wait on peers per step, and the planner's
+ * predicted tokens/s beside the measured ones. With
  * {@code --gpus} larger than the GPUs there are, workers share them (the rehearsal one GPU allows).
  */
 @Command(name = "multigpu", mixinStandardHelpOptions = true,
@@ -103,9 +104,11 @@ final class MultiGpuBench implements Callable<Integer> {
     }
     TrainRun.Result r = TrainRun.start(TrainConfigs.resolve(null, o), new LaunchRun.Options(dp * tp, false,
         "127.0.0.1", heap, 0, Duration.ofSeconds(600), Duration.ofSeconds(8), Duration.ofSeconds(180), null));
+    double tokensPerStep = ((Number) o.get("batch-size")).doubleValue() * ((Number) o.get("block-size")).doubleValue();
     return new double[] {r.tokensPerS(), r.wireBytesPerStep().getOrDefault("dp", 0.0) / 1e6,
         r.wireBytesPerStep().getOrDefault("tp", 0.0) / 1e6, r.launch().waitSecondsPerStep() * 1e3,
-        r.launch().workerDeviceBytes() / 1e6, steady(dir.resolve("metrics.csv"))};
+        r.launch().workerDeviceBytes() / 1e6, steady(dir.resolve("metrics.csv")),
+        tokensPerStep / r.launch().predictedStepSeconds()};
   }
 
   /**
@@ -175,8 +178,8 @@ final class MultiGpuBench implements Callable<Integer> {
       }
       layouts.removeIf(l -> !only.contains((String) l[0]));
     }
-    System.out.printf(Locale.ROOT, "%-16s %10s %12s %9s %10s %9s %10s %10s %9s %10s%n", "layout", "tokens/s",
-        "per device", "scaling", "steady", "scaling", "dp MB/st", "tp MB/st", "wait ms", "device MB");
+    System.out.printf(Locale.ROOT, "%-16s %10s %12s %9s %10s %9s %10s %10s %9s %10s %10s%n", "layout", "tokens/s",
+        "per device", "scaling", "steady", "scaling", "dp MB/st", "tp MB/st", "wait ms", "device MB", "predicted");
     for (Object[] l : layouts) {
       String name = (String) l[0];
       int dp = (Integer) l[1];
@@ -202,12 +205,13 @@ final class MultiGpuBench implements Callable<Integer> {
       int workers = dp * tp;
       double scaling = one > 0 && !name.startsWith("big") ? r[0] / (workers * one) : Double.NaN;
       double steadyScaling = oneSteady > 0 && !name.startsWith("big") ? r[5] / (workers * oneSteady) : Double.NaN;
-      System.out.printf(Locale.ROOT, "%-16s %10.0f %12.0f %9.3f %10.0f %9.3f %10.2f %10.2f %9.1f %10.0f%n", name,
-          r[0], r[0] / workers, scaling, r[5], steadyScaling, r[1], r[2], r[3], r[4]);
+      System.out.printf(Locale.ROOT, "%-16s %10.0f %12.0f %9.3f %10.0f %9.3f %10.2f %10.2f %9.1f %10.0f %10.0f%n",
+          name, r[0], r[0] / workers, scaling, r[5], steadyScaling, r[1], r[2], r[3], r[4], r[6]);
       line.put(name + "_tokens_per_s", r[0]).put(name + "_per_device", r[0] / workers)
           .put(name + "_scaling", scaling).put(name + "_steady_tokens_per_s", r[5])
           .put(name + "_steady_scaling", steadyScaling).put(name + "_dp_mb", r[1]).put(name + "_tp_mb", r[2])
-          .put(name + "_wait_ms", r[3]).put(name + "_device_mb", r[4]);
+          .put(name + "_wait_ms", r[3]).put(name + "_device_mb", r[4]).put(name + "_predicted_tokens_per_s", r[6])
+          .put(name + "_steady_over_predicted", r[5] / r[6]);
     }
     line.emit();
     return 0;

@@ -25,7 +25,8 @@ public final class CostModel {
    * @param gflops training rate of the whole machine (all workers together), in GFLOP/s of matmul work
    * @param shared true when the workers share that rate (one CPU), false when each has its own (one GPU each)
    * @param bytesPerSecond bandwidth of one worker's collectives (Hazelcast on loopback: ~0.3 GB/s)
-   * @param latencySeconds time per message of a collective
+   * @param latencySeconds the fixed time of a collective per member of its group (its chunks pipeline;
+   *     a member waits on each of the others' first ones, and they on its)
    * @param baseBytes what a worker JVM holds besides the model (classes, Hazelcast, buffers)
    * @param layerOverheadSeconds time per layer and step that does not shrink with the work (kernel
    *     launches, host reads), paid by every worker
@@ -40,12 +41,19 @@ public final class CostModel {
     }
 
     /**
-     * One GPU per worker (an H100 trained nanoGPT's GPU config at ~7.7 TFLOP/s of matmul work); the
-     * collectives as measured on a 16-core H200 host: 0.63-0.67 GB/s bus bandwidth at 16 MiB, 1.2 ms
-     * for a small all-reduce (docs/benchmarks.md#allreduce).
+     * One GPU per worker, fitted to an H200 host (16 cores, 2026-12-02, docs/benchmarks.md#multigpu and
+     * #allreduce): nanoGPT's GPU config alone on the GPU stepped in 54.9 ms at batch 32 and 32.9 ms at
+     * batch 16, which this rate and per-layer overhead give. Exact all-reduces among 2, 4 and 8
+     * processes there took 2.5 ms per member plus their bytes at 1.35 GB/s, or less where the host's
+     * cores run short: ~0.22 GB/s a core shared among the workers (4 processes on 16 cores: 0.85, 8:
+     * 0.45), from 1 to 64 MiB within 30%.
+     *
+     * @param cores the host's cores
+     * @param workers the worker processes on it
      */
-    public static Machine gpuPerWorker() {
-      return new Machine(7_000, false, 0.65e9, 1.2e-3, 300L << 20, 1e-3, true);
+    public static Machine gpuPerWorker(int cores, int workers) {
+      double bandwidth = Math.min(1.35e9, 0.22e9 * cores / Math.max(1, workers));
+      return new Machine(12_500, false, bandwidth, 2.5e-3, 300L << 20, 1.55e-3, true);
     }
   }
 
@@ -160,11 +168,11 @@ public final class CostModel {
     // each way, moving the same bytes. A ring moves 2 (n - 1) / n of the tensor per worker.
     double tpBytes = tp == 1 ? 0 : 4.0 * m.nLayer() * tokens * c * F32 * 2.0 * (tp - 1) / tp * gradAccum;
     double dpBytes = dp == 1 ? 0 : params * dpBytesPerFloat * 2.0 * (dp - 1) / dp;
-    double messages = (tp == 1 ? 0 : 4.0 * m.nLayer() * gradAccum * 2 * (tp - 1))
-        + (dp == 1 ? 0 : 2.0 * (dp - 1) * Math.max(1, params / dev.tessera.comm.Group.CHUNK_FLOATS));
-    double comm = (tpBytes + dpBytes) / machine.bytesPerSecond() + messages * machine.latencySeconds();
-    double dpComm = dp == 1 ? 0 : dpBytes / machine.bytesPerSecond()
-        + 2.0 * (dp - 1) * Math.max(1, params / dev.tessera.comm.Group.CHUNK_FLOATS) * machine.latencySeconds();
+    // dp sums the gradients in one collective after the backward, or with the overlap in one a block
+    // and one for the rest.
+    double tpComm = tp == 1 ? 0 : collectiveSeconds(tpBytes, tp, 4.0 * m.nLayer() * gradAccum, machine);
+    double dpComm = dp == 1 ? 0 : collectiveSeconds(dpBytes, dp, dpOverlap ? m.nLayer() + 1 : 1, machine);
+    double comm = tpComm + dpComm;
     // Only the last micro-batch's backward overlaps (the earlier ones' gradients are still accumulating).
     double backwardBelow = flops / gradAccum / rate * 2.0 / 3.0 * (m.nLayer() - 1) / m.nLayer();
     double hidden = dpOverlap ? Math.min(dpComm, backwardBelow) : 0;
@@ -178,5 +186,13 @@ public final class CostModel {
     long needed = machine.baseBytes() + (grew ? 2 * arena : arena) + hostGrads;
     return new Cost(params, paramBytes, activationBytes, device, arena, total, needed, compute, comm, tpBytes,
         dpBytes, hidden);
+  }
+
+  /**
+   * Time of {@code collectives} collectives among {@code n} workers that move {@code bytes} per worker
+   * in all: the latency of each member for each, and the bytes at the machine's bandwidth.
+   */
+  static double collectiveSeconds(double bytes, int n, double collectives, Machine machine) {
+    return bytes / machine.bytesPerSecond() + collectives * n * machine.latencySeconds();
   }
 }

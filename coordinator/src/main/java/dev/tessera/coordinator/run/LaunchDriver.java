@@ -81,7 +81,7 @@ final class LaunchDriver {
         }
       }
       LaunchRun.Stats stats = new LaunchRun.Stats(firstStep, List.copyOf(recoveries), wire.heap, wire.device, stoppedAt,
-          wire.waitPerStep());
+          wire.waitPerStep(), plan.chosen().cost().stepSeconds());
       LOG.info("wire per step (all workers): {}; waiting on peers {} ms per step and worker",
           RunRecorder.describeWire(wire.perStep()), String.format(Locale.ROOT, "%.1f", stats.waitSecondsPerStep() * 1e3));
       String device = (deviceSummary == null ? "?" : deviceSummary) + "; " + cfg.workers() + " worker processes, dp="

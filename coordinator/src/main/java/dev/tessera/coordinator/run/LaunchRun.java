@@ -115,9 +115,10 @@ public final class LaunchRun {
    * @param workerDeviceBytes the most device memory a worker's tensors took (0 where they live in the heap)
    * @param stoppedAt the step a stop request ended the run at, or -1 if it ran to the end
    * @param waitSecondsPerStep how long a worker waited for its peers' frames per step, on average
+   * @param predictedStepSeconds the planner's step time for the layout ({@link CostModel})
    */
   public record Stats(double firstStepSeconds, List<Recovery> recoveries, long workerHeapBytes,
-      long workerDeviceBytes, int stoppedAt, double waitSecondsPerStep) {
+      long workerDeviceBytes, int stoppedAt, double waitSecondsPerStep, double predictedStepSeconds) {
   }
 
   private LaunchRun() {
@@ -130,8 +131,8 @@ public final class LaunchRun {
   static Planner.Plan plan(TrainConfig cfg, DataSource data, Options o) {
     int workers = o.workers() == 0 ? cfg.workers() : o.workers();
     boolean gpu = "gpu".equals(cfg.device());
-    CostModel.Machine machine = gpu ? CostModel.Machine.gpuPerWorker()
-        : CostModel.Machine.cpu(Runtime.getRuntime().availableProcessors());
+    int cores = Runtime.getRuntime().availableProcessors();
+    CostModel.Machine machine = gpu ? CostModel.Machine.gpuPerWorker(cores, workers) : CostModel.Machine.cpu(cores);
     // Every worker's heap holds its arena's host array (a GPU worker's too); a GPU worker's one arena
     // is also bounded by Aparapi, whatever memory the GPU has (checked by the planner).
     Planner.Plan p = Planner.plan(cfg, data.tokenizer().vocabSize(), workers, o.auto(), o.heapBytes(workers),

@@ -75,7 +75,7 @@ class PlannerTest {
     o.put("batch-size", 8);
     o.put("device", "gpu");
     TrainConfig big = TrainConfigs.resolve(null, o);
-    CostModel.Machine gpu = CostModel.Machine.gpuPerWorker();
+    CostModel.Machine gpu = CostModel.Machine.gpuPerWorker(16, 2);
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
         () -> Planner.plan(big, 65, 1, false, 64L << 30, gpu));
     assertTrue(e.getMessage().contains("of device memory per worker, one worker's OpenCL arena holds at most 2.00 GB"),
