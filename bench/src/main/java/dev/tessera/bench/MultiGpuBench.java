@@ -22,7 +22,7 @@ import picocli.CommandLine.Option;
  * r mod their count), nanoGPT's GPU Tiny-Shakespeare shape: tokens/s, tokens/s per GPU and scaling
  * efficiency against one worker for dp over 1, 2, 4 ... GPUs; tp and dp x tp on all of them; fp32
  * against bf16 and 1-bit dp on all of them, exact and bf16 dp with their gradient sums after the
- * backward instead of overlapping it; the bytes and the wait on peers per step, and the planner's
+ * backward instead of overlapping it, exact dp overlapped in 25 MB buckets instead of one a block; the bytes and the wait on peers per step, and the planner's
  * predicted tokens/s beside the measured ones. With
  * {@code --gpus} larger than the GPUs there are, workers share them (the rehearsal one GPU allows).
  */
@@ -95,6 +95,10 @@ final class MultiGpuBench implements Callable<Integer> {
       o.put("dp-overlap", false);
       codec = codec.substring(0, codec.length() - " serial".length());
     }
+    if (codec.endsWith(" bucket25")) { // overlapped in sums of 25 MB of gradients instead of one a block
+      o.put("dp-bucket-mb", 25);
+      codec = codec.substring(0, codec.length() - " bucket25".length());
+    }
     if (codec.equals("onebit")) {
       o.put("dp-codec", "onebit");
       o.put("dp-compress", "momentum");
@@ -156,6 +160,7 @@ final class MultiGpuBench implements Callable<Integer> {
     }
     if (n >= 2) {
       layouts.add(new Object[] {"dp" + n + "_serial", n, 1, "fp32 serial"});
+      layouts.add(new Object[] {"dp" + n + "_bucket25", n, 1, "fp32 bucket25"});
       layouts.add(new Object[] {"tp2", 1, 2, "fp32"});
       if (n >= 4) {
         layouts.add(new Object[] {"dp" + n / 2 + "xtp2", n / 2, 2, "fp32"});

@@ -113,8 +113,8 @@ public final class CostModel {
     return parameters(m, 1, m.vocabSize());
   }
 
-  /** Parameters one worker holds under tensor parallelism of degree {@code tp} (vocabulary padded). */
-  static long parameters(GptConfig m, int tp, int paddedVocab) {
+  /** Parameters of one block on one worker under tensor parallelism of degree {@code tp}. */
+  static long blockParameters(GptConfig m, int tp) {
     long c = m.nEmbd();
     long h = m.hidden();
     long norms = m.norm() == GptConfig.Norm.LAYERNORM && m.bias() ? 2 * c : c;
@@ -123,6 +123,14 @@ public final class CostModel {
     if (m.bias()) {
       perLayer += (3 * c + (m.mlp() == GptConfig.Mlp.SWIGLU ? 2 : 1) * h) / tp + 2 * c;
     }
+    return perLayer;
+  }
+
+  /** Parameters one worker holds under tensor parallelism of degree {@code tp} (vocabulary padded). */
+  static long parameters(GptConfig m, int tp, int paddedVocab) {
+    long c = m.nEmbd();
+    long norms = m.norm() == GptConfig.Norm.LAYERNORM && m.bias() ? 2 * c : c;
+    long perLayer = blockParameters(m, tp);
     long positions = m.positions() == GptConfig.Positions.LEARNED ? (long) m.blockSize() * c : 0;
     return paddedVocab / tp * c + positions + m.nLayer() * perLayer + norms;
   }
@@ -147,6 +155,17 @@ public final class CostModel {
    */
   public static Cost of(GptConfig m, int dp, int tp, boolean sequenceParallel, int batch, int gradAccum,
       double dpBytesPerFloat, boolean dpOverlap, Machine machine) {
+    return of(m, dp, tp, sequenceParallel, batch, gradAccum, dpBytesPerFloat, dpOverlap, 0, machine);
+  }
+
+  /**
+   * As {@link #of(GptConfig, int, int, boolean, int, int, double, boolean, Machine)}, the overlap's
+   * buckets holding at least {@code dpBucketFloats} gradients each ({@code dp-bucket-mb}; 0: a block
+   * each): k blocks a bucket make floor(layers / k) collectives and one for the rest (with the blocks
+   * short of a bucket), and the first starts after k blocks' backward.
+   */
+  public static Cost of(GptConfig m, int dp, int tp, boolean sequenceParallel, int batch, int gradAccum,
+      double dpBytesPerFloat, boolean dpOverlap, long dpBucketFloats, Machine machine) {
     ParallelDims mesh = new ParallelDims(dp, 1, tp, 1, 1);
     long params = parameters(m, tp, mesh.paddedVocab(m.vocabSize()));
     long paramBytes = 4L * params * F32; // values, gradients, first and second moments
@@ -171,10 +190,14 @@ public final class CostModel {
     // dp sums the gradients in one collective after the backward, or with the overlap in one a block
     // and one for the rest.
     double tpComm = tp == 1 ? 0 : collectiveSeconds(tpBytes, tp, 4.0 * m.nLayer() * gradAccum, machine);
-    double dpComm = dp == 1 ? 0 : collectiveSeconds(dpBytes, dp, dpOverlap ? m.nLayer() + 1 : 1, machine);
+    long blockFloats = Math.max(1, blockParameters(m, tp));
+    int blocksPerBucket = (int) Math.min(m.nLayer(), Math.max(1, (dpBucketFloats + blockFloats - 1) / blockFloats));
+    // Blocks short of a bucket go with the rest; a bucket larger than every block is the flat sum's one.
+    int buckets = dpBucketFloats > m.nLayer() * blockFloats ? 1 : m.nLayer() / blocksPerBucket + 1;
+    double dpComm = dp == 1 ? 0 : collectiveSeconds(dpBytes, dp, dpOverlap ? buckets : 1, machine);
     double comm = tpComm + dpComm;
     // Only the last micro-batch's backward overlaps (the earlier ones' gradients are still accumulating).
-    double backwardBelow = flops / gradAccum / rate * 2.0 / 3.0 * (m.nLayer() - 1) / m.nLayer();
+    double backwardBelow = flops / gradAccum / rate * 2.0 / 3.0 * (m.nLayer() - blocksPerBucket) / m.nLayer();
     double hidden = dpOverlap ? Math.min(dpComm, backwardBelow) : 0;
     // The GPU form of attention goes through T x T scores and their gradient for this worker's heads.
     long scratch = machine.gpu() ? 2L * F32 * batch / dp * (m.nHead() / tp) * m.blockSize() * m.blockSize() : 0;

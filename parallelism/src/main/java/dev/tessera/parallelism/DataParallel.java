@@ -28,8 +28,9 @@ import java.util.concurrent.TimeoutException;
  * does, on AdamW's momentum with the variance frozen at the end of the exact warm-up
  * ({@link Compress#MOMENTUM}). Gradient sums overlap the backward: each block's gradients, once
  * complete, are read to the host and summed (exactly, or through the codec with error feedback kept
- * per block) on a communication thread while the blocks below still run ({@link #gradientsReady});
- * the rest follow at the end ({@link #allReduceGrads}). Without the overlap the gradients travel
+ * per bucket) on a communication thread while the blocks below still run ({@link #gradientsReady}):
+ * a bucket is a block, or with a bucket size the blocks handed over until they hold that many
+ * gradients (fewer collectives, each of which costs a fixed time per member); the rest follow at the end ({@link #allReduceGrads}). Without the overlap the gradients travel
  * after the backward as one flat vector, segment by segment (the error feedback is kept per
  * position of that vector). Compressed momentum needs the whole step's gradient first: it never
  * overlaps.
@@ -53,6 +54,10 @@ public final class DataParallel {
   private final int exactSteps;
   private final Compress compress;
   private final boolean overlap;
+  private final long bucketFloats;
+  /** Handed over but not started: they wait for more to fill a bucket ({@code bucketFloats}). */
+  private final List<Param> pending = new ArrayList<>();
+  private long pendingStep = -1;
   private final ErrorFeedback feedback = new ErrorFeedback();
   /** 1-bit Adam: sqrt(v) + eps of the variance frozen after the warm-up (0 where v is 0), once computed. */
   private float[] denominators;
@@ -95,6 +100,15 @@ public final class DataParallel {
 
   /** @param overlap sum the gradients block by block during the backward ({@link #gradientsReady}) */
   public DataParallel(Group group, Codec codec, int exactSteps, Compress compress, boolean overlap) {
+    this(group, codec, exactSteps, compress, overlap, 0);
+  }
+
+  /**
+   * @param bucketFloats with the overlap, a sum starts once the parameters handed over since the last
+   *     one hold at least this many gradient values (0: every hand-over, a block, is a sum)
+   */
+  public DataParallel(Group group, Codec codec, int exactSteps, Compress compress, boolean overlap,
+      long bucketFloats) {
     if (compress == Compress.MOMENTUM && exactSteps < 1) {
       throw new IllegalArgumentException("compressed momentum (1-bit Adam) needs an exact warm-up of at least one step "
           + "to set the variance it freezes; got " + exactSteps + " exact steps");
@@ -104,6 +118,12 @@ public final class DataParallel {
     this.exactSteps = exactSteps;
     this.compress = compress;
     this.overlap = overlap;
+    this.bucketFloats = bucketFloats;
+  }
+
+  /** The gradient values of a bucket of {@code mb} MB of fp32 ({@code dp-bucket-mb}). */
+  public static long bucketFloats(double mb) {
+    return (long) (mb * 1e6 / 4);
   }
 
   public int size() {
@@ -138,8 +158,18 @@ public final class DataParallel {
     if (!overlap || group.size() == 1 || momentumStage(step) || ready.isEmpty()) {
       return;
     }
-    start(ready.stream().map(Param::grad).toList(), step);
-    started.addAll(ready);
+    checkInStep(step);
+    if (pendingStep != step) { // left by a step that failed before they were sent: nothing of theirs went out
+      pending.clear();
+      pendingStep = step;
+    }
+    pending.addAll(ready);
+    if (pending.stream().mapToLong(p -> p.grad().size()).sum() < bucketFloats) {
+      return;
+    }
+    start(pending.stream().map(Param::grad).toList(), step);
+    started.addAll(pending);
+    pending.clear();
   }
 
   private void start(List<Tensor> grads, long step) {
@@ -177,6 +207,7 @@ public final class DataParallel {
     inFlight.forEach(b -> b.sum().cancel(true));
     inFlight.clear();
     started.clear();
+    pending.clear();
   }
 
   /**
@@ -189,6 +220,7 @@ public final class DataParallel {
       return;
     }
     checkInStep(step);
+    pending.clear(); // not started: they are among the rest, or in the flat sum
     if (!inFlight.isEmpty()) {
       List<Tensor> rest = params.all().stream().filter(p -> !started.contains(p)).map(Param::grad).toList();
       if (!rest.isEmpty()) {

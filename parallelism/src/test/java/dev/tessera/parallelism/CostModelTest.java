@@ -144,4 +144,22 @@ class CostModelTest {
       assertEquals(seconds, predicted, 0.30 * seconds, n + " processes, " + r[1] + " MiB");
     }
   }
+
+  /** Buckets of k blocks: floor(layers / k) collectives and the rest instead of one a block, first after k blocks. */
+  @Test
+  void largerBucketsMakeFewerCollectivesAndHideLess() {
+    GptConfig g = nanoGptGpu();
+    CostModel.Machine m = CostModel.Machine.gpuPerWorker(16, 4);
+    CostModel.Cost block = CostModel.of(g, 4, 1, false, 32, 1, 4, true, 0, m);
+    long threeBlocks = 3 * CostModel.blockParameters(g, 1);
+    CostModel.Cost three = CostModel.of(g, 4, 1, false, 32, 1, 4, true, threeBlocks, m);
+    CostModel.Cost all = CostModel.of(g, 4, 1, false, 32, 1, 4, true, Long.MAX_VALUE / 2, m);
+    assertEquals(block.dpBytes(), three.dpBytes(), 1e-6, "the same bytes");
+    assertEquals((7 - 3) * 4 * m.latencySeconds(), block.commSeconds() - three.commSeconds(), 1e-12,
+        "7 collectives (6 blocks and the rest) against 3 (two buckets of three, the rest)");
+    assertEquals((7 - 1) * 4 * m.latencySeconds(), block.commSeconds() - all.commSeconds(), 1e-12,
+        "a bucket larger than all six blocks never fills: one sum after the backward");
+    assertTrue(three.hiddenSeconds() <= block.hiddenSeconds() && all.hiddenSeconds() == 0, "the first bucket "
+        + "starts after its blocks' backward: " + block.hiddenSeconds() + ", " + three.hiddenSeconds());
+  }
 }

@@ -134,6 +134,46 @@ class DataParallelOverlapTest {
     }
   }
 
+  /**
+   * Layout dp2 with a bucket of 30 gradients: the first 15 handed over wait for the next 15, then the
+   * two go as one sum (half the messages of a sum each), and every gradient still ends summed exactly.
+   */
+  @Test
+  @Timeout(60)
+  void withABucketSizeHandOversWaitUntilTheyFillOneAndGoAsOneSum() throws Exception {
+    List<Object[]> got = onTwoRanks((rank, t) -> {
+      DataParallel dp = new DataParallel(new Group(t, GROUP, new int[] {0, 1}, Duration.ofSeconds(20)), null, 0,
+          DataParallel.Compress.GRADS, true, 30);
+      try (ReferenceBackend be = new ReferenceBackend(); Params p = params(be, rank)) {
+        dp.gradientsReady(List.of(p.get("h.0.a")), 3);
+        Thread.sleep(300);
+        long early = dpBytesSent(t);
+        dp.gradientsReady(List.of(p.get("h.0.b")), 3);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (dpBytesSent(t) == 0) {
+          assertTrue(System.nanoTime() < deadline, "rank " + rank + ": the full bucket was not sent");
+          Thread.sleep(1);
+        }
+        long bucketMessages = t.traffic().snapshot().get(GROUP).messagesSent();
+        dp.allReduceGrads(p, 3);
+        return new Object[] {early, bucketMessages, new float[][] {be.read(p.get("h.0.a").grad()),
+            be.read(p.get("h.0.b").grad()), be.read(p.get("c").grad())}};
+      }
+    });
+    for (int r = 0; r < 2; r++) {
+      assertEquals(0L, got.get(r)[0], "rank " + r + ": half a bucket waits, nothing is sent");
+      assertEquals(1L, got.get(r)[1], "rank " + r + ": both parameters in one sum (30 floats: one message)");
+      float[][] sums = (float[][]) got.get(r)[2];
+      for (int k = 0; k < 3; k++) {
+        float[] want = new float[15];
+        for (int i = 0; i < 15; i++) {
+          want[i] = (0.25f * (i + 1) + 100 * k) + (0.5f * (i + 1) + 100 * k);
+        }
+        assertArrayEquals(want, sums[k], "rank " + r + ", parameter " + k);
+      }
+    }
+  }
+
   /** Layout dp2 through bf16, two steps (the second uses the first's error feedback), with or without the overlap. */
   private static List<float[][]> bf16Sums(boolean overlap) throws Exception {
     return onTwoRanks((rank, t) -> {

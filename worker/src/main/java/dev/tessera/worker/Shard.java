@@ -133,7 +133,7 @@ public final class Shard implements AutoCloseable {
       if (mesh.dp() > 1) {
         dp = new DataParallel(group(transport, mesh, Axis.DP, rank), Codecs.byName(cfg.dpCodec()),
             cfg.dpExactSteps(), DataParallel.Compress.valueOf(cfg.dpCompress().toUpperCase(Locale.ROOT)),
-            cfg.dpOverlap());
+            cfg.dpOverlap(), DataParallel.bucketFloats(cfg.dpBucketMb()));
         Codec codec = Codecs.byName(cfg.dpCodec());
         if (!codec.lossless()) {
           LOG.info("rank {}: dp sums encoded with {} on {} codec threads (-D{})", rank, codec.name(),

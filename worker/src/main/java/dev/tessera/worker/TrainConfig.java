@@ -57,7 +57,8 @@ public record TrainConfig(
     Integer dpExactSteps,
     String dpCompress,
     Boolean sequenceParallel,
-    Boolean dpOverlap) {
+    Boolean dpOverlap,
+    Float dpBucketMb) {
 
   /** True when the run trains on the built-in Markov corpus. */
   @com.fasterxml.jackson.annotation.JsonIgnore
@@ -93,5 +94,5 @@ public record TrainConfig(
       BUILTIN, "char", 0.1, 1, 8, 0.1,
       2, 4, 64, 64, false, "layernorm", "gelu", "learned", 0, 10000f,
       3e-3f, 3e-4f, 50, 0, 0.1f, 0.9f, 0.99f, 1e-8f, 1.0f, 64, 1,
-      800, 1337L, "auto", java.util.List.of(), 100, 8, 200, 25, "", 1, 1, "fp32", 0, "grads", false, true);
+      800, 1337L, "auto", java.util.List.of(), 100, 8, 200, 25, "", 1, 1, "fp32", 0, "grads", false, true, 0f);
 }

@@ -176,6 +176,8 @@ public final class TrainConfigs {
     schedule(c);
     GptConfig model = gpt(c, c.isBuiltin() ? c.markovAlphabet() : 2);
     check(c.dp() >= 1 && c.tp() >= 1, "dp and tp must be at least 1, got dp=" + c.dp() + " tp=" + c.tp());
+    check(c.dpBucketMb() >= 0 && Float.isFinite(c.dpBucketMb()), "dp-bucket-mb must be 0 or more MB, got "
+        + c.dpBucketMb());
     check(c.dpExactSteps() >= 0, "dp-exact-steps must not be negative, got " + c.dpExactSteps());
     check(!c.sequenceParallel() || c.tp() > 1, "sequence-parallel needs tp > 1 (it splits the tokens over tp)");
     check(!c.sequenceParallel() || c.batchSize() % c.dp() != 0 || (c.batchSize() / c.dp() * c.blockSize()) % c.tp() == 0,

@@ -68,4 +68,12 @@ class TrainConfigsTest {
     assertTrue(error(null, Map.of("devices", java.util.List.of(1), "device", "java"))
         .contains("devices picks OpenCL devices; device 'java' has none"));
   }
+
+  /** dp-bucket-mb: 0 (a sum per block) by default, MB as given, a negative one refused naming the key. */
+  @Test
+  void aDpBucketIsZeroOrMoreMegabytes() {
+    assertEquals(0f, TrainConfigs.resolve(null, Map.of()).dpBucketMb());
+    assertEquals(25f, TrainConfigs.resolve(null, Map.of("dp-bucket-mb", 25)).dpBucketMb());
+    assertTrue(error(null, Map.of("dp-bucket-mb", -1)).contains("dp-bucket-mb must be 0 or more MB, got -1.0"));
+  }
 }

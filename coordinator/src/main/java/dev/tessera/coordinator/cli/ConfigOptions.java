@@ -129,6 +129,10 @@ public final class ConfigOptions {
       + "data-parallel gradients (exact or through --dp-codec) while the blocks below still run their backward "
       + "(default: true; false sums them all after the backward).")
   Boolean dpOverlap;
+  @Option(names = "--dp-bucket-mb", paramLabel = "MB", description = "With --dp-overlap: a data-parallel sum "
+      + "starts once the blocks handed over since the last one hold this many MB of fp32 gradients (fewer, larger "
+      + "collectives; each costs a fixed time per member) (default: 0, a sum per block).")
+  Float dpBucketMb;
 
   /** The config keys given on {@code spec}'s command line with their values (options in {@code notConfig} left out). */
   public static Map<String, Object> given(CommandSpec spec, Set<String> notConfig) {

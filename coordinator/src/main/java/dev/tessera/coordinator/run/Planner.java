@@ -59,7 +59,8 @@ final class Planner {
         out = e.getMessage().replaceAll(" \\(a layout that fits.*\\)$", "").replaceAll("; a layout that fits.*$", "");
       }
       CostModel.Cost c = CostModel.of(gpt, dp, tp, cfg.sequenceParallel() && tp > 1, cfg.batchSize(), cfg.gradAccum(),
-          wireBytes, cfg.dpOverlap() && !cfg.dpCompress().equals("momentum"), m);
+          wireBytes, cfg.dpOverlap() && !cfg.dpCompress().equals("momentum"),
+          dev.tessera.parallelism.DataParallel.bucketFloats(cfg.dpBucketMb()), m);
       if (out == null && openCl && !c.fitsOneArena()) {
         out = String.format(Locale.ROOT, "needs %s of device memory per worker, one worker's OpenCL arena holds at "
             + "most %s", size(c.deviceBytes()), size(CostModel.ARENA_LIMIT_BYTES));

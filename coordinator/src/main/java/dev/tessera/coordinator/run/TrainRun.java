@@ -35,7 +35,8 @@ public final class TrainRun {
    * a checkpoint of any layout loads on any other, and the batch options mean the global batch.)
    */
   public static final Set<String> RESUMABLE = Set.of("steps", "eval-every", "checkpoint-every", "log-every",
-      "device", "devices", "dp", "tp", "sequence-parallel", "dp-overlap");
+      "device", "devices", "dp", "tp", "sequence-parallel", "dp-overlap",
+      "dp-bucket-mb");
 
   /**
    * How a run ended. baselines is null unless the data knows them (the built-in corpus).
