@@ -319,12 +319,9 @@ public final class Group {
   }
 
   /**
-   * Reduce-scatter by direct exchange: member i sends segment m to member m, every m at once, and adds
-   * the others' segment i into its own in a fixed order (from the next member on), so its sum does
-   * not depend on when the frames arrive. A member sends and receives
-   * (n - 1) / n of x, as in a ring, but in one step instead of n - 1: a step cost ~2 ms on Hazelcast
-   * (a chunk's trip through both members' stages), which a ring of 8 paid 14 times an all-reduce
-   * (docs/benchmarks.md#allreduce).
+   * Reduce-scatter by direct exchange: member i sends segment m to member m, all at once, and adds the
+   * others' segment i into its own in a fixed order (from the next member on), whatever the arrival
+   * order. It moves a ring's bytes in one step, not n - 1 of ~2 ms each on Hazelcast (docs/comm.md).
    */
   private void directReduceScatter(long op, float[] x, int[] counts, int[] offs, long step) {
     int n = ranks.length;
