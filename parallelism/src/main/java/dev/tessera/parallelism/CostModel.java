@@ -184,11 +184,11 @@ public final class CostModel {
     double compute = flops / rate + (m.nLayer() + 1) * machine.layerOverheadSeconds();
     // Without sequence parallelism each block's attention and MLP leave the tp region with an
     // all-reduce forward and backward (4 per layer); with it, a reduce-scatter and an all-gather
-    // each way, moving the same bytes. A ring moves 2 (n - 1) / n of the tensor per worker.
+    // each way, moving the same bytes. An all-reduce moves 2 (n - 1) / n of the tensor per worker.
     double tpBytes = tp == 1 ? 0 : 4.0 * m.nLayer() * tokens * c * F32 * 2.0 * (tp - 1) / tp * gradAccum;
     double dpBytes = dp == 1 ? 0 : params * dpBytesPerFloat * 2.0 * (dp - 1) / dp;
-    // dp sums the gradients in one collective after the backward, or with the overlap in one a block
-    // and one for the rest.
+    // dp sums the gradients in one collective after the backward, or with the overlap in one a bucket
+    // (a block, or several with dp-bucket-mb) and one for the rest.
     double tpComm = tp == 1 ? 0 : collectiveSeconds(tpBytes, tp, 4.0 * m.nLayer() * gradAccum, machine);
     long blockFloats = Math.max(1, blockParameters(m, tp));
     int blocksPerBucket = (int) Math.min(m.nLayer(), Math.max(1, (dpBucketFloats + blockFloats - 1) / blockFloats));

@@ -30,7 +30,8 @@ import java.util.concurrent.TimeoutException;
  * complete, are read to the host and summed (exactly, or through the codec with error feedback kept
  * per bucket) on a communication thread while the blocks below still run ({@link #gradientsReady}):
  * a bucket is a block, or with a bucket size the blocks handed over until they hold that many
- * gradients (fewer collectives, each of which costs a fixed time per member); the rest follow at the end ({@link #allReduceGrads}). Without the overlap the gradients travel
+ * gradients (fewer collectives, each of which costs a fixed time per member); the rest follow at
+ * the end ({@link #allReduceGrads}). Without the overlap the gradients travel
  * after the backward as one flat vector, segment by segment (the error feedback is kept per
  * position of that vector). Compressed momentum needs the whole step's gradient first: it never
  * overlaps.
