@@ -93,23 +93,24 @@ public final class Group {
   }
 
   /**
-   * Sends x[off .. off + len) in chunks. A tensor of several chunks has them encoded and handed to the
-   * transport on the codec threads (the frame's bytes, its CRC and the transport's own copy are CPU
-   * work: on one thread they bounded a sum's rate); x[off .. off + len) must stay as it is until
+   * Posts x[off .. off + len) in chunks ({@link Transport#post}: the receives tell they came). A
+   * tensor of several chunks has them encoded and handed to the transport on the codec threads (the
+   * frame's bytes, its CRC and the transport's own copy are CPU work: on one thread they bounded a
+   * sum's rate); x[off .. off + len) must stay as it is until
    * {@link #await} has returned.
    */
-  private void sendFloats(Sends sends, int member, long op, int phase, long step, float[] x, int off, int len) {
+  private void postFloats(Sends sends, int member, long op, int phase, long step, float[] x, int off, int len) {
     int chunks = Math.max(1, (len + CHUNK_FLOATS - 1) / CHUNK_FLOATS);
     for (int c = 0; c < chunks; c++) {
       int o = off + c * CHUNK_FLOATS;
       int n = Math.min(CHUNK_FLOATS, off + len - o);
       MessageKey k = key(op, phase, c, step);
       if (chunks == 1 || !CodecThreads.forFp32()) {
-        sends.done.add(transport.sendFloats(ranks[member], k, x, o, n));
+        sends.done.add(transport.postFloats(ranks[member], k, x, o, n));
       } else {
         CompletableFuture<CompletableFuture<Void>> encoded = CompletableFuture.supplyAsync(() -> {
           sends.going();
-          return transport.sendFloats(ranks[member], k, x, o, n);
+          return transport.postFloats(ranks[member], k, x, o, n);
         }, CodecThreads.POOL);
         sends.reading.add(encoded);
         sends.done.add(encoded.thenCompose(f -> f));
@@ -297,7 +298,7 @@ public final class Group {
     try (Sends sends = new Sends()) {
       for (int m = 0; m < n; m++) {
         if (m != index) {
-          sendFloats(sends, m, op, 0, step, x, 0, x.length);
+          postFloats(sends, m, op, 0, step, x, 0, x.length);
         }
       }
       all[index] = x.clone();
@@ -328,7 +329,7 @@ public final class Group {
     try (Sends sends = new Sends()) {
       for (int d = 1; d < n; d++) {
         int m = (index + d) % n;
-        sendFloats(sends, m, op, 1, step, x, offs[m], counts[m]);
+        postFloats(sends, m, op, 1, step, x, offs[m], counts[m]);
       }
       for (int d = 1; d < n; d++) {
         receiveFloats((index + d) % n, op, 1, step, x, offs[index], counts[index], true);
@@ -342,7 +343,7 @@ public final class Group {
     int n = ranks.length;
     try (Sends sends = new Sends()) {
       for (int d = 1; d < n; d++) {
-        sendFloats(sends, (index + d) % n, op, 128, step, x, offs[index], counts[index]);
+        postFloats(sends, (index + d) % n, op, 128, step, x, offs[index], counts[index]);
       }
       for (int d = 1; d < n; d++) {
         int m = (index + n - d) % n;
@@ -394,9 +395,9 @@ public final class Group {
     try (Sends sends = new Sends()) {
       for (int m = 0; m < n; m++) {
         if (m != index) {
-          sends.done.add(transport.send(ranks[m], key(op, 0, 0, step), Codec.FP32,
+          sends.done.add(transport.post(ranks[m], key(op, 0, 0, step), Codec.FP32,
               java.nio.ByteBuffer.allocate(4).putInt(send[m].length).array()));
-          sendFloats(sends, m, op, 1, step, send[m], 0, send[m].length);
+          postFloats(sends, m, op, 1, step, send[m], 0, send[m].length);
         }
       }
       got[index] = send[index].clone();
@@ -424,7 +425,7 @@ public final class Group {
       try (Sends sends = new Sends()) {
         for (int m = 0; m < ranks.length; m++) {
           if (m != root) {
-            sendFloats(sends, m, op, 0, step, x, 0, x.length);
+            postFloats(sends, m, op, 0, step, x, 0, x.length);
           }
         }
         await(sends);
@@ -494,7 +495,7 @@ public final class Group {
             return ef.encode(name, codec, x, o, len, null);
           }, CodecThreads.POOL);
           sends.reading.add(f);
-          sends.done.add(f.thenCompose(b -> transport.send(ranks[member], k, codec.id(), b)));
+          sends.done.add(f.thenCompose(b -> transport.post(ranks[member], k, codec.id(), b)));
         }
       }
     }
@@ -537,7 +538,7 @@ public final class Group {
         if (m != index) {
           int member = m;
           MessageKey k = key(op, 1, c, step);
-          sends.done.add(f.thenCompose(b -> transport.send(ranks[member], k, codec.id(), b)));
+          sends.done.add(f.thenCompose(b -> transport.post(ranks[member], k, codec.id(), b)));
         }
       }
     }

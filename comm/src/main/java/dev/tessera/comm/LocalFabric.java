@@ -79,7 +79,7 @@ public final class LocalFabric {
     }
 
     @Override
-    public CompletableFuture<Void> sendFloats(int destination, MessageKey key, float[] x, int off, int len) {
+    public CompletableFuture<Void> postFloats(int destination, MessageKey key, float[] x, int off, int len) {
       CompletableFuture<Void> gone = check(destination, key);
       return gone != null ? gone : deliver(destination, key, Codec.FP32, Frames.encodeFloats(rank, destination, key, x,
           off, len), 4 * len);

@@ -143,4 +143,47 @@ class HazelcastTransportTest {
       pool.shutdownNow();
     }
   }
+
+  /**
+   * Posted frames have no confirmation, so a rank that posts and closes at once must not take them
+   * down with its connections: close waits until they have reached the peer.
+   */
+  @Test
+  void framesPostedJustBeforeCloseStillArrive() throws Exception {
+    List<String> members = freeLoopbackPorts(2);
+    String cluster = "tessera-post-" + System.nanoTime();
+    ExecutorService pool = Executors.newFixedThreadPool(2);
+    List<HazelcastTransport> ts = new ArrayList<>();
+    try {
+      List<Future<HazelcastTransport>> starting = new ArrayList<>();
+      for (int r = 0; r < 2; r++) {
+        int rank = r;
+        starting.add(pool.submit(() -> HazelcastTransport.start(
+            HazelcastTransport.Settings.loopback(cluster, rank, members, Duration.ofSeconds(30)))));
+      }
+      for (Future<HazelcastTransport> f : starting) {
+        ts.add(f.get(60, TimeUnit.SECONDS));
+      }
+      int frames = 24;
+      float[] x = new float[1 << 18]; // 1 MiB a frame
+      for (int c = 0; c < frames; c++) {
+        java.util.Arrays.fill(x, c + 0.5f);
+        ts.get(0).postFloats(1, new MessageKey(1, c, 0), x, 0, x.length).get(10, TimeUnit.SECONDS);
+      }
+      ts.get(0).close();
+      for (int c = 0; c < frames; c++) {
+        float[] got = new float[x.length];
+        ts.get(1).receive(0, new MessageKey(1, c, 0), Duration.ofSeconds(10)).floatsInto(got, 0, got.length, false,
+            null);
+        float[] want = new float[x.length];
+        java.util.Arrays.fill(want, c + 0.5f);
+        assertArrayEquals(want, got, "frame " + c);
+      }
+    } finally {
+      for (HazelcastTransport t : ts) {
+        t.close();
+      }
+      pool.shutdownNow();
+    }
+  }
 }
