@@ -25,35 +25,41 @@ public final class CostModel {
    * @param gflops training rate of the whole machine (all workers together), in GFLOP/s of matmul work
    * @param shared true when the workers share that rate (one CPU), false when each has its own (one GPU each)
    * @param bytesPerSecond bandwidth of one worker's collectives (Hazelcast on loopback: ~0.3 GB/s)
-   * @param latencySeconds the fixed time of a collective per member of its group (its chunks pipeline;
-   *     a member waits on each of the others' first ones, and they on its)
+   * @param latencySeconds the fixed time of a collective, whatever its group
+   * @param memberLatencySeconds the fixed time of a collective per member of its group (its chunks
+   *     pipeline; a member waits on each of the others' first ones, and they on its)
    * @param baseBytes what a worker JVM holds besides the model (classes, Hazelcast, buffers)
    * @param layerOverheadSeconds time per layer and step that does not shrink with the work (kernel
    *     launches, host reads), paid by every worker
    * @param gpu the workers keep their tensors in GPU memory: one arena of at most
    *     {@link #ARENA_LIMIT_BYTES}, and attention through batched matmuls with T x T scratch
    */
-  public record Machine(double gflops, boolean shared, double bytesPerSecond, double latencySeconds, long baseBytes,
-      double layerOverheadSeconds, boolean gpu) {
+  public record Machine(double gflops, boolean shared, double bytesPerSecond, double latencySeconds,
+      double memberLatencySeconds, long baseBytes, double layerOverheadSeconds, boolean gpu) {
     /** Defaults measured on the 2-core CI machine (pocl): docs/benchmarks.md. */
     public static Machine cpu(int cores) {
-      return new Machine(10.0 * cores, true, 0.3e9, 2e-3, 200L << 20, 30e-3, false);
+      return new Machine(10.0 * cores, true, 0.3e9, 0, 2e-3, 200L << 20, 30e-3, false);
     }
 
     /**
      * One GPU per worker, fitted to an H200 host (16 cores, 2026-12-02, docs/benchmarks.md#multigpu and
      * #allreduce): nanoGPT's GPU config alone on the GPU stepped in 54.9 ms at batch 32 and 32.9 ms at
      * batch 16, which this rate and per-layer overhead give. Exact all-reduces among 2, 4 and 8
-     * processes there took 2.5 ms per member plus their bytes at 1.35 GB/s, or less where the host's
-     * cores run short: ~0.22 GB/s a core shared among the workers (4 processes on 16 cores: 0.85, 8:
-     * 0.45), from 1 to 64 MiB within 30%.
+     * processes there, their frames posted, took 4.2 ms plus 1 ms per member plus their bytes at
+     * 1.5 GB/s, or less where the host's cores run short: ~0.25 GB/s a core shared among the workers
+     * (4 processes on 16 cores: 1.0, 8: 0.5), from 1 to 64 MiB within 20%.
      *
      * @param cores the host's cores
      * @param workers the worker processes on it
      */
     public static Machine gpuPerWorker(int cores, int workers) {
-      double bandwidth = Math.min(1.35e9, 0.22e9 * cores / Math.max(1, workers));
-      return new Machine(12_500, false, bandwidth, 2.5e-3, 300L << 20, 1.55e-3, true);
+      double bandwidth = Math.min(1.5e9, 0.25e9 * cores / Math.max(1, workers));
+      return new Machine(12_500, false, bandwidth, 4.2e-3, 1e-3, 300L << 20, 1.55e-3, true);
+    }
+
+    /** The fixed time of one collective among {@code members} workers. */
+    public double latency(int members) {
+      return latencySeconds + members * memberLatencySeconds;
     }
   }
 
@@ -213,9 +219,9 @@ public final class CostModel {
 
   /**
    * Time of {@code collectives} collectives among {@code n} workers that move {@code bytes} per worker
-   * in all: the latency of each member for each, and the bytes at the machine's bandwidth.
+   * in all: each one's fixed time, and the bytes at the machine's bandwidth.
    */
   static double collectiveSeconds(double bytes, int n, double collectives, Machine machine) {
-    return bytes / machine.bytesPerSecond() + collectives * n * machine.latencySeconds();
+    return bytes / machine.bytesPerSecond() + collectives * machine.latency(n);
   }
 }
