@@ -34,6 +34,21 @@ class HazelcastTransportTest {
     return out;
   }
 
+  /** Starts a member for each rank of {@code members} side by side (they wait for each other). */
+  static List<HazelcastTransport> startAll(ExecutorService pool, String cluster, List<String> members, String secret)
+      throws Exception {
+    List<Future<HazelcastTransport>> starting = new ArrayList<>();
+    for (int r = 0; r < members.size(); r++) {
+      HazelcastTransport.Settings s = HazelcastTransport.Settings.loopback(cluster, r, members, Duration.ofSeconds(30));
+      starting.add(pool.submit(() -> HazelcastTransport.start(secret == null ? s : s.withSecret(secret))));
+    }
+    List<HazelcastTransport> out = new ArrayList<>();
+    for (Future<HazelcastTransport> f : starting) {
+      out.add(f.get(60, TimeUnit.SECONDS));
+    }
+    return out;
+  }
+
   @Test
   void threeMembersAllReduceAndAMissingRankIsNamed() throws Exception {
     int n = 3;
@@ -42,15 +57,7 @@ class HazelcastTransportTest {
     ExecutorService pool = Executors.newFixedThreadPool(n);
     List<HazelcastTransport> ts = new ArrayList<>();
     try {
-      List<Future<HazelcastTransport>> starting = new ArrayList<>();
-      for (int r = 0; r < n; r++) {
-        int rank = r;
-        starting.add(pool.submit(() -> HazelcastTransport.start(
-            HazelcastTransport.Settings.loopback(cluster, rank, members, Duration.ofSeconds(30)))));
-      }
-      for (Future<HazelcastTransport> f : starting) {
-        ts.add(f.get(60, TimeUnit.SECONDS));
-      }
+      ts.addAll(startAll(pool, cluster, members, null));
       int len = 3 * Group.CHUNK_FLOATS / 2 + 17;
       List<Future<float[]>> results = new ArrayList<>();
       for (HazelcastTransport t : ts) {
@@ -104,15 +111,7 @@ class HazelcastTransportTest {
     ExecutorService pool = Executors.newFixedThreadPool(3);
     List<HazelcastTransport> ts = new ArrayList<>();
     try {
-      List<Future<HazelcastTransport>> starting = new ArrayList<>();
-      for (int r = 0; r < 2; r++) {
-        int rank = r;
-        starting.add(pool.submit(() -> HazelcastTransport.start(
-            HazelcastTransport.Settings.loopback(cluster, rank, members, Duration.ofSeconds(30)).withSecret("s3cret"))));
-      }
-      for (Future<HazelcastTransport> f : starting) {
-        ts.add(f.get(60, TimeUnit.SECONDS));
-      }
+      ts.addAll(startAll(pool, cluster, members, "s3cret"));
       int intruderPort = Integer.parseInt(ports.get(2).substring(ports.get(2).lastIndexOf(':') + 1));
       Future<HazelcastTransport> intruder = pool.submit(() -> HazelcastTransport.start(new HazelcastTransport.Settings(
           cluster, 1, 3, "127.0.0.1", intruderPort, new HazelcastTransport.Join.TcpIp(ports), Duration.ofSeconds(8),
@@ -155,15 +154,7 @@ class HazelcastTransportTest {
     ExecutorService pool = Executors.newFixedThreadPool(2);
     List<HazelcastTransport> ts = new ArrayList<>();
     try {
-      List<Future<HazelcastTransport>> starting = new ArrayList<>();
-      for (int r = 0; r < 2; r++) {
-        int rank = r;
-        starting.add(pool.submit(() -> HazelcastTransport.start(
-            HazelcastTransport.Settings.loopback(cluster, rank, members, Duration.ofSeconds(30)))));
-      }
-      for (Future<HazelcastTransport> f : starting) {
-        ts.add(f.get(60, TimeUnit.SECONDS));
-      }
+      ts.addAll(startAll(pool, cluster, members, null));
       int frames = 24;
       float[] x = new float[1 << 18]; // 1 MiB a frame
       for (int c = 0; c < frames; c++) {
