@@ -15,7 +15,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * all-to-all with variable counts, broadcast and barrier, on fp32 arrays. Every member calls the
  * same collectives in the same order (each call takes the next sequence number, which tags its
  * frames). Tensors travel in chunks of at most {@link #CHUNK_FLOATS} floats (compressed ones in
- * chunks whose encoding is about that size, {@link #codecChunkFloats}), sent asynchronously so that
+ * chunks whose encoding is about that size, {@link CompressedSum#chunkFloats}), sent asynchronously so that
  * several are in flight, and encoded and decoded on the codec threads ({@link CodecThreads}).
  * All-reduce is a reduce-scatter, then an all-gather, each a direct exchange among all members (one
  * step, not a ring's n - 1), for large tensors, and whole vectors exchanged for small ones; either way
@@ -39,10 +39,10 @@ public final class Group {
   /** System property: how many threads encode and decode chunks in this JVM ({@link CodecThreads}). */
   public static final String CODEC_THREADS_PROPERTY = "tessera.comm.codecThreads";
 
-  private final Transport transport;
+  final Transport transport;
   private final int id;
-  private final int[] ranks;
-  private final int index;
+  final int[] ranks;
+  final int index;
   private final Duration timeout;
   private long seq;
 
@@ -88,7 +88,7 @@ public final class Group {
 
   // ---- chunked point-to-point within the group ----------------------------------------------------
 
-  private MessageKey key(long op, int phase, int chunk, long step) {
+  MessageKey key(long op, int phase, int chunk, long step) {
     return new MessageKey(id, (op << 24) | ((long) phase << 16) | chunk, step);
   }
 
@@ -124,7 +124,7 @@ public final class Group {
    * not started yet ({@link #going}) and waits for the running ones, so that a failed collective leaves
    * no task touching an array its caller may reuse; after {@link #await} there are none.
    */
-  private final class Sends implements AutoCloseable {
+  final class Sends implements AutoCloseable {
     final List<CompletableFuture<Void>> done = new ArrayList<>();
     final List<CompletableFuture<?>> reading = new ArrayList<>();
     private final AtomicBoolean closed = new AtomicBoolean();
@@ -172,7 +172,7 @@ public final class Group {
     }
   }
 
-  private Frame receive(int member, MessageKey key) {
+  Frame receive(int member, MessageKey key) {
     checkMembers(key);
     return transport.receive(ranks[member], key, timeout);
   }
@@ -222,7 +222,7 @@ public final class Group {
     }
   }
 
-  private void await(Sends sends) {
+  void await(Sends sends) {
     await(sends.done);
     sends.reading.clear(); // every send is done, so every chunk was encoded
   }
@@ -255,7 +255,7 @@ public final class Group {
     return c;
   }
 
-  private static int[] offsets(int[] counts) {
+  static int[] offsets(int[] counts) {
     int[] o = new int[counts.length + 1];
     for (int i = 0; i < counts.length; i++) {
       o[i + 1] = o[i] + counts[i];
@@ -442,7 +442,7 @@ public final class Group {
    * summed segment, with error feedback again). Every member decodes the same bytes, so all end with
    * the same values. With a lossless codec this is an exact all-reduce by direct exchange.
    *
-   * <p>Segments travel in chunks of {@link #codecChunkFloats} floats, each encoded (with its own
+   * <p>Segments travel in chunks of {@link CompressedSum#chunkFloats} floats, each encoded (with its own
    * error feedback) on the codec threads and sent as soon as it is encoded, so that encoding, the
    * wire and decoding overlap. The block codecs' blocks divide a chunk, so a chunk encodes as it
    * would within its whole segment; top-k keeps its fraction of each chunk. If it fails (a peer
@@ -457,128 +457,17 @@ public final class Group {
       return;
     }
     int[] counts = evenCounts(x.length, n);
-    int chunk = codecChunkFloats(codec);
-    if (chunks(counts[0], chunk) > 0xFFFF) { // the frame key has 16 bits for the chunk
+    int chunk = CompressedSum.chunkFloats(codec);
+    if (CompressedSum.chunks(counts[0], chunk) > 0xFFFF) { // the frame key has 16 bits for the chunk
       throw new IllegalArgumentException("group " + id + ": a compressed sum of " + x.length + " floats in chunks of "
-          + chunk + " needs " + chunks(counts[0], chunk) + " chunks per member, more than 65535");
+          + chunk + " needs " + CompressedSum.chunks(counts[0], chunk) + " chunks per member, more than 65535");
     }
     try (Sends sends = new Sends()) {
-      compressedSum(x, tensor, codec, ef, step, op, counts, chunk, sends);
+      CompressedSum.run(this, sends, x, tensor, codec, ef, step, op, counts, chunk);
     }
   }
 
-  private void compressedSum(float[] x, String tensor, Codec codec, ErrorFeedback ef, long step, long op,
-      int[] counts, int chunk, Sends sends) {
-    int n = ranks.length;
-    int[] offs = offsets(counts);
-    List<CompletableFuture<float[]>> own = new ArrayList<>(); // this member's chunks as the codec delivers them
-    for (int hop = 1; hop <= n; hop++) { // what the others wait for first, from the next member on; this member's last
-      int m = (index + hop) % n;
-      for (int c = 0; c < chunks(counts[m], chunk); c++) {
-        int o = offs[m] + c * chunk;
-        int len = Math.min(chunk, offs[m] + counts[m] - o);
-        String name = tensor + "/rs" + m + "/" + c;
-        if (m == index) {
-          CompletableFuture<float[]> f = CompletableFuture.supplyAsync(() -> {
-            sends.going();
-            float[] d = new float[len];
-            ef.encode(name, codec, x, o, len, d);
-            return d;
-          }, CodecThreads.POOL);
-          own.add(f);
-          sends.reading.add(f);
-        } else {
-          int member = m;
-          MessageKey k = key(op, 0, c, step);
-          CompletableFuture<byte[]> f = CompletableFuture.supplyAsync(() -> {
-            sends.going();
-            return ef.encode(name, codec, x, o, len, null);
-          }, CodecThreads.POOL);
-          sends.reading.add(f);
-          sends.done.add(f.thenCompose(b -> transport.post(ranks[member], k, codec.id(), b)));
-        }
-      }
-    }
-    // This member's segment, chunk by chunk, summed in member order (0f + part 0 + part 1 ...).
-    float[] segment = new float[counts[index]];
-    float[] part = new float[Math.min(chunk, segment.length)];
-    for (int c = 0; c < chunks(segment.length, chunk); c++) {
-      int o = c * chunk;
-      int len = Math.min(chunk, segment.length - o);
-      for (int m = 0; m < n; m++) {
-        float[] p = part;
-        if (m == index) {
-          p = joined(own.get(c), "encoding chunk " + c + " of this member's segment");
-        } else {
-          Frame f = receive(m, key(op, 0, c, step));
-          Codecs.byId(f.header().codec()).decode(f.payload(), part, 0, len);
-        }
-        for (int i = 0; i < len; i++) {
-          segment[o + i] += p[i];
-        }
-      }
-    }
-    for (CompletableFuture<?> f : sends.reading) { // x is written below: every read of it must be done
-      joined(f, "encoding the reduce-scatter's chunks");
-    }
-    await(sends);
-    for (int c = 0; c < chunks(segment.length, chunk); c++) {
-      int o = c * chunk;
-      int len = Math.min(chunk, segment.length - o);
-      String name = tensor + "/ag/" + c;
-      CompletableFuture<byte[]> f = CompletableFuture.supplyAsync(() -> {
-        sends.going();
-        float[] d = new float[len];
-        byte[] b = ef.encode(name, codec, segment, o, len, d);
-        System.arraycopy(d, 0, x, offs[index] + o, len);
-        return b;
-      }, CodecThreads.POOL);
-      sends.reading.add(f);
-      for (int m = 0; m < n; m++) {
-        if (m != index) {
-          int member = m;
-          MessageKey k = key(op, 1, c, step);
-          sends.done.add(f.thenCompose(b -> transport.post(ranks[member], k, codec.id(), b)));
-        }
-      }
-    }
-    for (int m = 0; m < n; m++) {
-      if (m != index) {
-        for (int c = 0; c < chunks(counts[m], chunk); c++) {
-          int o = offs[m] + c * chunk;
-          Frame f = receive(m, key(op, 1, c, step));
-          Codecs.byId(f.header().codec()).decode(f.payload(), x, o, Math.min(chunk, offs[m] + counts[m] - o));
-        }
-      }
-    }
-    for (CompletableFuture<?> f : sends.reading) {
-      joined(f, "encoding the all-gather's chunks");
-    }
-    await(sends);
-  }
 
-  /** Chunks of {@code chunk} floats in a run of len floats (one, possibly empty, for len 0). */
-  private static int chunks(int len, int chunk) {
-    return Math.max(1, (len + chunk - 1) / chunk);
-  }
-
-  /**
-   * Floats per chunk of a compressed sum: the most (a power of two from {@link #CHUNK_FLOATS}, so
-   * that the block codecs' blocks divide it) whose encoding fits the frame of an fp32 chunk, so
-   * compressed frames are as large on the wire as exact ones. The system property
-   * {@code tessera.comm.codecChunkFloats} overrides it (for benchmarks).
-   */
-  static int codecChunkFloats(Codec codec) {
-    Integer forced = Integer.getInteger("tessera.comm.codecChunkFloats");
-    if (forced != null) {
-      return Math.max(1, forced);
-    }
-    int chunk = CHUNK_FLOATS;
-    while (chunk < (1 << 26) && codec.encodedBytes(2 * chunk) <= 4L * CHUNK_FLOATS) {
-      chunk *= 2;
-    }
-    return chunk;
-  }
 
   /** The threads this JVM encodes and decodes chunks on. */
   public static int codecPoolSize() {
@@ -586,7 +475,7 @@ public final class Group {
   }
 
   /** A codec task's result; its failure is rethrown as it was (a bad length, a corrupt frame). */
-  private <T> T joined(CompletableFuture<T> f, String what) {
+  <T> T joined(CompletableFuture<T> f, String what) {
     try {
       return f.get(timeout.toNanos(), TimeUnit.NANOSECONDS);
     } catch (TimeoutException e) {

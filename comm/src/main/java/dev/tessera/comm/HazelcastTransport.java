@@ -5,8 +5,6 @@ import com.hazelcast.cluster.Member;
 import com.hazelcast.cluster.MembershipEvent;
 import com.hazelcast.cluster.MembershipListener;
 import com.hazelcast.config.Config;
-import com.hazelcast.config.JoinConfig;
-import com.hazelcast.config.NetworkConfig;
 import com.hazelcast.core.Hazelcast;
 import com.hazelcast.core.HazelcastInstance;
 import com.hazelcast.instance.impl.HazelcastInstanceProxy;
@@ -35,8 +33,6 @@ import java.util.concurrent.ConcurrentHashMap;
 public final class HazelcastTransport implements Transport {
   /** Member attribute holding a member's rank. */
   public static final String RANK_ATTRIBUTE = "tessera.rank";
-  static final String NONCE_ATTRIBUTE = "tessera.nonce";
-  static final String AUTH_ATTRIBUTE = "tessera.auth";
   static final String SERVICE = "tessera:transport";
   private static final org.apache.logging.log4j.Logger LOG =
       org.apache.logging.log4j.LogManager.getLogger(HazelcastTransport.class);
@@ -195,7 +191,7 @@ public final class HazelcastTransport implements Transport {
       LOG.warn("member {} has no valid rank ({}={})", m.getAddress(), RANK_ATTRIBUTE, r);
       return;
     }
-    if (secret != null && !proves(m, r)) {
+    if (secret != null && !MemberConfig.proves(m, r, secret, clusterName)) {
       unverified.remove(m.getAddress());
       if (refused.put(m.getAddress(), true) == null) {
         LOG.warn("member {} claims rank {} of cluster '{}' without the job's secret: refused", m.getAddress(), r,
@@ -224,30 +220,6 @@ public final class HazelcastTransport implements Transport {
     return refused.size();
   }
 
-  /** Whether member m's attributes prove it knows the job's secret for rank r. */
-  private boolean proves(Member m, int r) {
-    String nonce = m.getAttribute(NONCE_ATTRIBUTE);
-    String auth = m.getAttribute(AUTH_ATTRIBUTE);
-    if (nonce == null || auth == null) {
-      return false;
-    }
-    return java.security.MessageDigest.isEqual(auth.getBytes(java.nio.charset.StandardCharsets.US_ASCII),
-        proof(secret, clusterName, r, nonce).getBytes(java.nio.charset.StandardCharsets.US_ASCII));
-  }
-
-  /** HMAC-SHA256 of "cluster|rank|nonce" under the secret, in hex. */
-  static String proof(String secret, String cluster, int rank, String nonce) {
-    try {
-      javax.crypto.Mac mac = javax.crypto.Mac.getInstance("HmacSHA256");
-      mac.init(new javax.crypto.spec.SecretKeySpec(secret.getBytes(java.nio.charset.StandardCharsets.UTF_8),
-          "HmacSHA256"));
-      return java.util.HexFormat.of().formatHex(mac.doFinal((cluster + "|" + rank + "|" + nonce)
-          .getBytes(java.nio.charset.StandardCharsets.UTF_8)));
-    } catch (java.security.GeneralSecurityException e) {
-      throw new IllegalStateException("HmacSHA256 is not available", e);
-    }
-  }
-
   private synchronized List<Integer> missing() {
     List<Integer> out = new ArrayList<>();
     for (int r = 0; r < size; r++) {
@@ -256,56 +228,6 @@ public final class HazelcastTransport implements Transport {
       }
     }
     return out;
-  }
-
-  /** The member configuration for these settings (heartbeats and timeouts tuned to the timeout). */
-  static Config config(Settings s) {
-    if (s.rank() < 0 || s.rank() >= s.size()) {
-      throw new IllegalArgumentException("rank " + s.rank() + " outside a job of " + s.size());
-    }
-    Config c = new Config();
-    // Operations are this module's classes: under Spark, Hazelcast may come from a parent class loader.
-    c.setClassLoader(HazelcastTransport.class.getClassLoader());
-    c.setClusterName(s.cluster());
-    c.setInstanceName(s.cluster() + "-rank-" + s.rank() + "-port-" + s.port()); // unique in a JVM, even for an impostor
-    c.getMemberAttributeConfig().setAttribute(RANK_ATTRIBUTE, Integer.toString(s.rank()));
-    if (s.secret() != null) {
-      byte[] nonce = new byte[16];
-      new java.security.SecureRandom().nextBytes(nonce);
-      String n = java.util.HexFormat.of().formatHex(nonce);
-      c.getMemberAttributeConfig().setAttribute(NONCE_ATTRIBUTE, n);
-      c.getMemberAttributeConfig().setAttribute(AUTH_ATTRIBUTE, proof(s.secret(), s.cluster(), s.rank(), n));
-    }
-    NetworkConfig n = c.getNetworkConfig();
-    n.setPort(s.port()).setPortAutoIncrement(false);
-    if (s.bindInterface() != null) {
-      n.getInterfaces().setEnabled(true).addInterface(s.bindInterface());
-    }
-    JoinConfig j = n.getJoin();
-    j.getMulticastConfig().setEnabled(false);
-    j.getAutoDetectionConfig().setEnabled(false);
-    if (s.join() instanceof Join.TcpIp t) {
-      if (t.members().isEmpty()) {
-        throw new IllegalArgumentException("no member address to join (a job of " + s.size() + ")");
-      }
-      j.getTcpIpConfig().setEnabled(true).setMembers(t.members());
-    } else if (s.join() instanceof Join.KubernetesDns k) {
-      j.getKubernetesConfig().setEnabled(true).setProperty("service-dns", k.serviceDns());
-    } else if (s.join() instanceof Join.KubernetesApi k) {
-      j.getKubernetesConfig().setEnabled(true).setProperty("namespace", k.namespace())
-          .setProperty("service-name", k.serviceName());
-    }
-    long seconds = Math.max(2, s.timeout().toSeconds());
-    c.setProperty("hazelcast.heartbeat.interval.seconds", "1");
-    c.setProperty("hazelcast.max.no.heartbeat.seconds", Long.toString(seconds));
-    c.setProperty("hazelcast.operation.call.timeout.millis", Long.toString(s.timeout().toMillis()));
-    c.setProperty("hazelcast.phone.home.enabled", "false");
-    c.setProperty("hazelcast.logging.type", "log4j2");
-    c.setProperty("hazelcast.shutdownhook.enabled", "false");
-    // Members hold no data: leaving need not wait for partitions to migrate (which, with every member
-    // of a failed attempt leaving at once, took a minute).
-    c.setProperty("hazelcast.graceful.shutdown.max.wait", "5");
-    return c;
   }
 
   /** Starts this rank's member and waits (at most the settings' timeout) until every rank has joined. */
@@ -318,7 +240,7 @@ public final class HazelcastTransport implements Transport {
    * coordinator starts first, so that workers whose member lists name it join its cluster.
    */
   public static HazelcastTransport open(Settings s) {
-    return new HazelcastTransport(config(s), s.rank(), s.size(), s.secret(), s.timeout());
+    return new HazelcastTransport(MemberConfig.of(s), s.rank(), s.size(), s.secret(), s.timeout());
   }
 
   /**

@@ -336,7 +336,7 @@ class GroupTest {
   void aCompressedSumOfManyChunksEqualsWholeSegmentsEncodedAtOnce() throws Exception {
     int n = 3;
     for (Codec c : List.of(Codecs.BF16, Codecs.INT8, Codecs.FP8, Codecs.ONE_BIT)) {
-      int len = n * (2 * Group.codecChunkFloats(c) + 777) + 2;
+      int len = n * (2 * CompressedSum.chunkFloats(c) + 777) + 2;
       float[][] xs = new float[n][len];
       for (int m = 0; m < n; m++) {
         Random rnd = new Random(7 + m);
@@ -374,7 +374,7 @@ class GroupTest {
   void aCompressedSumWithoutItsPeerTimesOutNamingIt() {
     LocalFabric fabric = new LocalFabric(2);
     Group g = new Group(fabric.transport(0), 7, new int[] {0, 1}, Duration.ofMillis(500));
-    float[] x = new float[3 * Group.codecChunkFloats(Codecs.BF16)];
+    float[] x = new float[3 * CompressedSum.chunkFloats(Codecs.BF16)];
     long t0 = System.nanoTime();
     CommException e = assertThrows(CommException.class,
         () -> g.allReduceCompressed(x, "w", Codecs.BF16, new ErrorFeedback(), 1));

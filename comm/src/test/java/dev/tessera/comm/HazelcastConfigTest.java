@@ -17,7 +17,7 @@ class HazelcastConfigTest {
 
   @Test
   void loopbackJoinsByAnExplicitListWithTunedTimeouts() {
-    Config c = HazelcastTransport.config(HazelcastTransport.Settings.loopback("job-a", 1,
+    Config c = MemberConfig.of(HazelcastTransport.Settings.loopback("job-a", 1,
         List.of("127.0.0.1:5801", "127.0.0.1:5802"), T));
     assertEquals("job-a", c.getClusterName());
     assertEquals("1", c.getMemberAttributeConfig().getAttributes().get(HazelcastTransport.RANK_ATTRIBUTE));
@@ -33,13 +33,13 @@ class HazelcastConfigTest {
 
   @Test
   void kubernetesJoinsThroughDnsOrTheApi() {
-    Config dns = HazelcastTransport.config(new HazelcastTransport.Settings("job-b", 0, 4, null, 5701,
+    Config dns = MemberConfig.of(new HazelcastTransport.Settings("job-b", 0, 4, null, 5701,
         new HazelcastTransport.Join.KubernetesDns("tessera-workers.ml.svc.cluster.local"), T));
     JoinConfig j = dns.getNetworkConfig().getJoin();
     assertTrue(j.getKubernetesConfig().isEnabled());
     assertFalse(j.getTcpIpConfig().isEnabled());
     assertEquals("tessera-workers.ml.svc.cluster.local", j.getKubernetesConfig().getProperty("service-dns"));
-    Config api = HazelcastTransport.config(new HazelcastTransport.Settings("job-b", 3, 4, null, 5701,
+    Config api = MemberConfig.of(new HazelcastTransport.Settings("job-b", 3, 4, null, 5701,
         new HazelcastTransport.Join.KubernetesApi("ml", "tessera-workers"), T));
     assertEquals("ml", api.getNetworkConfig().getJoin().getKubernetesConfig().getProperty("namespace"));
     assertEquals("tessera-workers", api.getNetworkConfig().getJoin().getKubernetesConfig().getProperty("service-name"));
@@ -48,11 +48,11 @@ class HazelcastConfigTest {
   /** A seed list may name fewer members than the job has (a coordinator starts knowing only itself). */
   @Test
   void anEmptyMemberListOrARankOutsideTheJobIsAnErrorButAPartialSeedListIsNot() {
-    assertThrows(IllegalArgumentException.class, () -> HazelcastTransport.config(new HazelcastTransport.Settings(
+    assertThrows(IllegalArgumentException.class, () -> MemberConfig.of(new HazelcastTransport.Settings(
         "j", 0, 3, "127.0.0.1", 5701, new HazelcastTransport.Join.TcpIp(List.of()), T)));
-    assertThrows(IllegalArgumentException.class, () -> HazelcastTransport.config(
+    assertThrows(IllegalArgumentException.class, () -> MemberConfig.of(
         HazelcastTransport.Settings.loopback("j", 2, List.of("127.0.0.1:1", "127.0.0.1:2"), T)));
-    Config seed = HazelcastTransport.config(new HazelcastTransport.Settings("j", 2, 3, "127.0.0.1", 5701,
+    Config seed = MemberConfig.of(new HazelcastTransport.Settings("j", 2, 3, "127.0.0.1", 5701,
         new HazelcastTransport.Join.TcpIp(List.of("127.0.0.1:5701")), T));
     assertEquals(List.of("127.0.0.1:5701"), seed.getNetworkConfig().getJoin().getTcpIpConfig().getMembers());
   }
