@@ -1,5 +1,6 @@
 package dev.tessera.bench;
 
+import dev.tessera.comm.Group;
 import java.io.BufferedReader;
 import java.io.File;
 import java.io.InputStreamReader;
@@ -54,8 +55,14 @@ final class AllReduceBench implements Callable<Integer> {
       for (int r = 0; r < n; r++) {
         List<String> cmd = new ArrayList<>(List.of(System.getProperty("java.home") + File.separator + "bin"
             + File.separator + "java", "-Xmx1500m"));
-        cmd.addAll(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
-            .filter(a -> a.startsWith("--add-") || a.startsWith("-Dhazelcast.") || a.startsWith("-Dtessera.")).toList());
+        List<String> given = java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
+            .filter(a -> a.startsWith("--add-") || a.startsWith("-Dhazelcast.") || a.startsWith("-Dtessera.")).toList();
+        cmd.addAll(given);
+        // Exact sums get the share of the cores that tessera launch gives its workers (LocalCluster.codecThreads).
+        String codecThreads = "-D" + Group.CODEC_THREADS_PROPERTY + "=";
+        if (mode.equals("hz") && given.stream().noneMatch(a -> a.startsWith(codecThreads))) {
+          cmd.add(codecThreads + Math.max(1, Runtime.getRuntime().availableProcessors() / n));
+        }
         cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), AllReduceWorker.class.getName(), mode,
             Integer.toString(r), Integer.toString(reps), sizeList));
         cmd.addAll(members);

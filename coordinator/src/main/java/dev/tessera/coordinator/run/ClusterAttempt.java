@@ -71,7 +71,7 @@ final class ClusterAttempt implements AutoCloseable {
    * Starts the coordinator's member of a new cluster, then the workers (through {@code launcher}), and
    * waits until they have all joined (failing fast if one of them dies on the way).
    */
-  static ClusterAttempt start(Path run, int n, int attempt, LaunchRun.Options o, String fault) {
+  static ClusterAttempt start(Path run, int n, int attempt, LaunchRun.Options o, String fault, int codecThreads) {
     byte[] id = new byte[6];
     byte[] key = new byte[32];
     SecureRandom random = new SecureRandom();
@@ -101,7 +101,8 @@ final class ClusterAttempt implements AutoCloseable {
     Launcher.Workers workers = null;
     try {
       Launcher launcher = o.launcher() == null ? LocalCluster.LAUNCHER : o.launcher();
-      workers = launcher.start(new Launcher.Attempt(attempt, name, secret, me, n, run.resolve("workers"), fault, o));
+      workers = launcher.start(new Launcher.Attempt(attempt, name, secret, me, n, run.resolve("workers"), fault, o,
+          codecThreads));
       Launcher.Workers w = workers;
       t.awaitRanks(o.joinTimeout(), () -> checkProcesses(w));
       LOG.info("attempt {}: every worker joined", attempt);

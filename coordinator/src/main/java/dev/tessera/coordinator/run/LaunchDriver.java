@@ -94,7 +94,8 @@ final class LaunchDriver {
 
   /** One attempt: start the workers, hand out the plan, drive the steps; a lost worker is a WorkerLost. */
   private void attempt(int attempt, RunRecorder rec) throws IOException {
-    try (ClusterAttempt a = ClusterAttempt.start(dir, cfg.workers(), attempt, o, attempt == 1 ? fault : null)) {
+    try (ClusterAttempt a = ClusterAttempt.start(dir, cfg.workers(), attempt, o, attempt == 1 ? fault : null,
+        LocalCluster.codecThreads(cfg, Runtime.getRuntime().availableProcessors()))) {
       if (!a.pids().isEmpty()) { // workers of this machine (Spark tasks have none of their own)
         Files.writeString(dir.resolve("workers").resolve("attempt-" + attempt + ".pids"), pidLines(a.pids()),
             StandardCharsets.UTF_8);

@@ -19,9 +19,10 @@ public interface Launcher {
    * @param coordinator host:port of the coordinator's member, the last rank
    * @param logDir where worker logs go, when the launcher keeps them
    * @param fault a {@code TESSERA_FAULT} spec for the workers, or null
+   * @param codecThreads each worker JVM's codec threads when they share this host, or 0 for its default
    */
   record Attempt(int number, String cluster, String secret, String coordinator, int workers, Path logDir,
-      String fault, LaunchRun.Options options) {
+      String fault, LaunchRun.Options options, int codecThreads) {
   }
 
   /** Starts the attempt's workers; each runs {@code WorkerMain} against the attempt's cluster. */

@@ -1,7 +1,9 @@
 package dev.tessera.coordinator.run;
 
+import dev.tessera.comm.Group;
 import dev.tessera.kernels.opencl.SignalChaining;
 import dev.tessera.worker.Faults;
+import dev.tessera.worker.TrainConfig;
 import dev.tessera.worker.WorkerMain;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -45,6 +47,10 @@ final class LocalCluster implements Launcher.Workers {
       members.add(o.bind() + ":" + port);
     }
     members.add(a.coordinator());
+    if (a.codecThreads() > 0 && a.number() == 1 && !codecThreadsGiven()) {
+      LOG.info("codec threads: {} a worker ({} cores shared by {} workers; -D{}=N sets them)", a.codecThreads(),
+          Runtime.getRuntime().availableProcessors(), a.workers(), Group.CODEC_THREADS_PROPERTY);
+    }
     List<Process> ps = new ArrayList<>();
     List<Path> logs = new ArrayList<>();
     LocalCluster c = new LocalCluster(ps, logs);
@@ -54,7 +60,7 @@ final class LocalCluster implements Launcher.Workers {
         Path log = a.logDir().resolve("rank-" + r + ".log");
         Files.writeString(log, "---- attempt " + a.number() + ", cluster " + a.cluster() + "\n",
             StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
-        ProcessBuilder pb = new ProcessBuilder(command(r, a.cluster(), members, o)).redirectErrorStream(true)
+        ProcessBuilder pb = new ProcessBuilder(command(r, a.cluster(), members, o, a.codecThreads())).redirectErrorStream(true)
             .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
         pb.environment().put(WorkerMain.SECRET_ENV, a.secret());
         String preload = SignalChaining.preload(pb.environment().get("LD_PRELOAD")); // see SignalChaining
@@ -75,7 +81,12 @@ final class LocalCluster implements Launcher.Workers {
     }
   }
 
-  private static List<String> command(int rank, String cluster, List<String> members, LaunchRun.Options o) {
+  /**
+   * A worker's command line (package-private for its test); the last member is the coordinator.
+   * {@code codecThreads} above 0 sizes its codec pool, unless this JVM was given one to pass on.
+   */
+  static List<String> command(int rank, String cluster, List<String> members, LaunchRun.Options o,
+      int codecThreads) {
     List<String> cmd = new ArrayList<>();
     cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     cmd.add("-Xmx" + o.heap(members.size() - 1));
@@ -89,12 +100,41 @@ final class LocalCluster implements Launcher.Workers {
         cmd.add(a);
       }
     }
+    if (codecThreads > 0 && !codecThreadsGiven()) {
+      cmd.add("-D" + Group.CODEC_THREADS_PROPERTY + "=" + codecThreads);
+    }
     cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), WorkerMain.class.getName(),
         "--cluster", cluster, "--rank", Integer.toString(rank), "--members", String.join(",", members),
         "--bind", o.bind(), "--heartbeat-timeout", Long.toString(o.heartbeat().toSeconds()),
         "--join-timeout", Long.toString(o.joinTimeout().toSeconds()),
         "--coordinator-pid", Long.toString(ProcessHandle.current().pid())));
     return cmd;
+  }
+
+  /** Whether this JVM was given codec threads to pass on to its workers (JAVA_OPTS). */
+  private static boolean codecThreadsGiven() {
+    return ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
+        .anyMatch(a -> a.startsWith("-D" + Group.CODEC_THREADS_PROPERTY + "="));
+  }
+
+  /**
+   * Codec threads for each of {@code workers} worker JVMs on a host of {@code cores}: their share of
+   * the cores, not each all of them less one (a JVM's default). On the 16-core H200 host, exact
+   * all-reduces of 1-64 MiB among 8 processes with 2 threads each took 1.0-1.36x less time than with
+   * 15; among 4 with 4, 1.07-1.25x less at 16-64 MiB; among 2 with 8, the same within noise
+   * (docs/comm.md).
+   */
+  static int codecThreads(int cores, int workers) {
+    return Math.max(1, cores / Math.max(1, workers));
+  }
+
+  /**
+   * Codec threads for each worker of {@code cfg} on this host, or 0 (each JVM's default): a share of
+   * the cores where every sum is exact. Lossy dp codecs keep the default: encoding is CPU work, and
+   * 2 processes with 7 threads each ran bf16 sums at 0.68-0.88x of 15 each (docs/comm.md).
+   */
+  static int codecThreads(TrainConfig cfg, int cores) {
+    return cfg.dp() > 1 && !cfg.dpCodec().equals("fp32") ? 0 : codecThreads(cores, cfg.workers());
   }
 
   @Override
