@@ -55,8 +55,9 @@ final class AllReduceBench implements Callable<Integer> {
       for (int r = 0; r < n; r++) {
         List<String> cmd = new ArrayList<>(List.of(System.getProperty("java.home") + File.separator + "bin"
             + File.separator + "java", "-Xmx1500m"));
-        List<String> given = java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
-            .filter(a -> a.startsWith("--add-") || a.startsWith("-Dhazelcast.") || a.startsWith("-Dtessera.")).toList();
+        List<String> given = java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments()
+            .stream().filter(a -> a.startsWith("--add-") || a.startsWith("-Dhazelcast.") || a.startsWith("-Dtessera."))
+            .toList();
         cmd.addAll(given);
         // Exact sums get the share of the cores that tessera launch gives its workers (LocalCluster.codecThreads).
         String codecThreads = "-D" + Group.CODEC_THREADS_PROPERTY + "=";
