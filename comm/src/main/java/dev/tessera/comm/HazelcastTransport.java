@@ -107,8 +107,8 @@ public final class HazelcastTransport implements Transport {
   private final String clusterName;
   /** How long {@link #close} waits for the peers to confirm what was posted to them. */
   private final Duration timeout;
-  /** Ranks posted to since the last {@link #flushPosted}. */
-  private final java.util.Set<Integer> postedTo = ConcurrentHashMap.newKeySet();
+  /** This rank's posted frames: greetings, counts and the flush at close. */
+  private final Posting posting;
   /** Members refused for want of the secret, by address (each reported once). */
   private final Map<Address, Boolean> refused = new ConcurrentHashMap<>();
 
@@ -121,6 +121,7 @@ public final class HazelcastTransport implements Transport {
     this.byRank = new Member[size];
     this.lost = new boolean[size];
     this.mailboxes = new Mailboxes(rank, traffic);
+    this.posting = new Posting(rank, size, timeout, this::target);
     // Registered before the member starts: a peer may send as soon as this member has joined.
     LOCAL.put(config.getInstanceName(), this);
     try {
@@ -130,6 +131,7 @@ public final class HazelcastTransport implements Transport {
       throw new CommException("rank " + rank + " could not start its Hazelcast member: " + e.getMessage(), e);
     }
     this.operations = ((HazelcastInstanceProxy) hz).getOriginal().node.getNodeEngine().getOperationService();
+    posting.start(operations);
     hz.getCluster().addMembershipListener(new MembershipListener() {
       @Override
       public void memberAdded(MembershipEvent e) {
@@ -168,6 +170,7 @@ public final class HazelcastTransport implements Transport {
       check.run();
       sleep(20);
     }
+    posting.greetAll();
     return this;
   }
 
@@ -319,48 +322,10 @@ public final class HazelcastTransport implements Transport {
     return done;
   }
 
-  /**
-   * Hands the frame to the connection to {@code m} with no response to come (Hazelcast serialises the
-   * operation here, so the frame may be reused at once). False only if the connection is gone.
-   */
   private CompletableFuture<Void> transmit(Member m, int destination, MessageKey key, byte codec, byte[] frame,
       int payloadBytes) {
     traffic.sent(key.group(), codec, payloadBytes);
-    postedTo.add(destination);
-    if (operations.send(new FrameOperation(rank, frame, false), m.getAddress())) {
-      return CompletableFuture.completedFuture(null);
-    }
-    return CompletableFuture.failedFuture(new CommException.PeerLost("posting " + key + " to rank " + destination
-        + " failed: no connection to " + m.getAddress()));
-  }
-
-  /**
-   * Waits, at most {@code within}, until every frame posted so far has reached its destination: one
-   * confirmed (empty) operation to each rank posted to, which travels behind the posted frames on the
-   * same connection. A rank gone meanwhile is skipped; one that does not answer is logged.
-   */
-  private void flushPosted(Duration within) {
-    long deadline = System.nanoTime() + within.toNanos();
-    Map<Integer, CompletableFuture<Object>> acks = new java.util.TreeMap<>();
-    for (int r : postedTo) {
-      Member m = target(r);
-      if (m != null) {
-        acks.put(r, operations.invokeOnTarget(SERVICE, new FlushOperation(), m.getAddress()));
-      }
-    }
-    postedTo.clear();
-    acks.forEach((r, ack) -> {
-      try {
-        ack.get(Math.max(0, deadline - System.nanoTime()), java.util.concurrent.TimeUnit.NANOSECONDS);
-      } catch (java.util.concurrent.TimeoutException e) {
-        LOG.warn("rank {} closing: rank {} did not confirm within {} s that it has the frames posted to it", rank,
-            r, within.toSeconds());
-      } catch (java.util.concurrent.ExecutionException e) {
-        LOG.debug("rank {} closing: rank {} is gone ({})", rank, r, e.getCause() != null ? e.getCause() : e);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
-    });
+    return posting.post(m, destination, key, frame);
   }
 
   @Override
@@ -391,13 +356,23 @@ public final class HazelcastTransport implements Transport {
     if (!closed.compareAndSet(false, true)) {
       return;
     }
-    flushPosted(timeout); // posted frames still queued here would be lost with the connections
+    posting.flush(timeout); // posted frames still queued here would be lost with the connections
     LOCAL.remove(hz.getName());
     mailboxes.close("shut down");
     hz.shutdown();
   }
 
-  void arrived(Address from, int claimedSource, byte[] frame) {
+  void arrived(Address from, int claimedSource, byte[] frame, boolean posted) {
+    try {
+      arrived(from, claimedSource, frame);
+    } finally {
+      if (posted) {
+        posting.arrived(claimedSource);
+      }
+    }
+  }
+
+  private void arrived(Address from, int claimedSource, byte[] frame) {
     Integer r = from == null ? null : rankOf.get(from);
     if (secret != null && r == null && from != null) {
       synchronized (this) { // index() delivers what is parked here, under the same lock
@@ -422,14 +397,14 @@ public final class HazelcastTransport implements Transport {
   }
 
   /** Operations find their transport by instance name; one that finds none is logged, never silent. */
-  static void arrivedAt(String instance, Address from, int claimedSource, byte[] frame) {
+  static void arrivedAt(String instance, Address from, int claimedSource, byte[] frame, boolean posted) {
     HazelcastTransport t = LOCAL.get(instance);
     if (t == null) {
       LOG.error("a frame from rank {} ({}) reached member {}, which has no Tessera transport; dropped",
           claimedSource, from, instance);
       return;
     }
-    t.arrived(from, claimedSource, frame);
+    t.arrived(from, claimedSource, frame, posted);
   }
 
   /**
@@ -457,7 +432,7 @@ public final class HazelcastTransport implements Transport {
 
     @Override
     public void run() {
-      arrivedAt(getNodeEngine().getHazelcastInstance().getName(), getCallerAddress(), source, frame);
+      arrivedAt(getNodeEngine().getHazelcastInstance().getName(), getCallerAddress(), source, frame, !confirmed);
     }
 
     @Override
@@ -475,13 +450,40 @@ public final class HazelcastTransport implements Transport {
     }
   }
 
-  /** Nothing but its response: sent behind posted frames, it tells they have arrived. */
+  /**
+   * Answers how many posted frames from {@code source} have arrived at this member (-1 if it has no
+   * transport): {@link Posting}'s greeting and flush.
+   */
   public static final class FlushOperation extends Operation {
+    private int source;
+    private long arrived;
+
     public FlushOperation() {
+    }
+
+    FlushOperation(int source) {
+      this.source = source;
     }
 
     @Override
     public void run() {
+      HazelcastTransport t = LOCAL.get(getNodeEngine().getHazelcastInstance().getName());
+      arrived = t == null ? -1 : t.posting.arrivedFrom(source);
+    }
+
+    @Override
+    public Object getResponse() {
+      return arrived;
+    }
+
+    @Override
+    protected void writeInternal(ObjectDataOutput out) throws IOException {
+      out.writeInt(source);
+    }
+
+    @Override
+    protected void readInternal(ObjectDataInput in) throws IOException {
+      source = in.readInt();
     }
   }
 }
