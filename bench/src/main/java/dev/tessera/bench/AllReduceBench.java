@@ -59,10 +59,10 @@ final class AllReduceBench implements Callable<Integer> {
             .stream().filter(a -> a.startsWith("--add-") || a.startsWith("-Dhazelcast.") || a.startsWith("-Dtessera."))
             .toList();
         cmd.addAll(given);
-        // Exact sums get the share of the cores that tessera launch gives its workers (LocalCluster.codecThreads).
+        // Exact sums get the share of the cores that tessera launch gives its workers.
         String codecThreads = "-D" + Group.CODEC_THREADS_PROPERTY + "=";
         if (mode.equals("hz") && given.stream().noneMatch(a -> a.startsWith(codecThreads))) {
-          cmd.add(codecThreads + Math.max(1, Runtime.getRuntime().availableProcessors() / n));
+          cmd.add(codecThreads + Group.sharedCodecThreads(Runtime.getRuntime().availableProcessors(), n));
         }
         cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), AllReduceWorker.class.getName(), mode,
             Integer.toString(r), Integer.toString(reps), sizeList));

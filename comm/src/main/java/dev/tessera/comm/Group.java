@@ -15,8 +15,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * all-to-all with variable counts, broadcast and barrier, on fp32 arrays. Every member calls the
  * same collectives in the same order (each call takes the next sequence number, which tags its
  * frames). Tensors travel in chunks of at most {@link #CHUNK_FLOATS} floats (compressed ones in
- * chunks whose encoding is about that size, {@link CompressedSum#chunkFloats}), sent asynchronously so that
- * several are in flight, and encoded and decoded on the codec threads ({@link CodecThreads}).
+ * chunks whose encoding is about that size, {@link CompressedSum#chunkFloats}), posted
+ * asynchronously so that several are in flight, and encoded and decoded on the codec threads
+ * ({@link CodecThreads}).
  * All-reduce is a reduce-scatter, then an all-gather, each a direct exchange among all members (one
  * step, not a ring's n - 1), for large tensors, and whole vectors exchanged for small ones; either way
  * every member ends with the same bits.
@@ -96,8 +97,7 @@ public final class Group {
    * Posts x[off .. off + len) in chunks ({@link Transport#post}: the receives tell they came). A
    * tensor of several chunks has them encoded and handed to the transport on the codec threads (the
    * frame's bytes, its CRC and the transport's own copy are CPU work: on one thread they bounded a
-   * sum's rate); x[off .. off + len) must stay as it is until
-   * {@link #await} has returned.
+   * sum's rate); x[off .. off + len) must stay as it is until {@link #await} has returned.
    */
   private void postFloats(Sends sends, int member, long op, int phase, long step, float[] x, int off, int len) {
     int chunks = Math.max(1, (len + CHUNK_FLOATS - 1) / CHUNK_FLOATS);
@@ -468,6 +468,14 @@ public final class Group {
   }
 
 
+
+  /**
+   * Codec threads for each of {@code workers} JVMs on a host of {@code cores} that share it: their
+   * share of the cores (at least one), not each cores - 1 (a JVM's default).
+   */
+  public static int sharedCodecThreads(int cores, int workers) {
+    return Math.max(1, cores / Math.max(1, workers));
+  }
 
   /** The threads this JVM encodes and decodes chunks on. */
   public static int codecPoolSize() {

@@ -105,8 +105,6 @@ public final class HazelcastTransport implements Transport {
   /** The job's secret, or null (then every member with a rank attribute is taken at its word). */
   private final String secret;
   private final String clusterName;
-  /** How long {@link #close} waits for the peers to confirm what was posted to them. */
-  private final Duration timeout;
   /** This rank's posted frames: greetings, counts and the flush at close. */
   private final Posting posting;
   /** Members refused for want of the secret, by address (each reported once). */
@@ -114,7 +112,6 @@ public final class HazelcastTransport implements Transport {
 
   private HazelcastTransport(Config config, int rank, int size, String secret, Duration timeout) {
     this.secret = secret;
-    this.timeout = timeout;
     this.clusterName = config.getClusterName();
     this.rank = rank;
     this.size = size;
@@ -356,7 +353,7 @@ public final class HazelcastTransport implements Transport {
     if (!closed.compareAndSet(false, true)) {
       return;
     }
-    posting.flush(timeout); // posted frames still queued here would be lost with the connections
+    posting.flush(); // posted frames still queued here would be lost with the connections
     LOCAL.remove(hz.getName());
     mailboxes.close("shut down");
     hz.shutdown();

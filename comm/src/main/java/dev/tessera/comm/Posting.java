@@ -111,11 +111,11 @@ final class Posting {
   }
 
   /**
-   * Waits, at most {@code within}, until each peer posted to has all the frames posted to it, asking
+   * Waits, at most the timeout, until each peer posted to has all the frames posted to it, asking
    * it every few milliseconds. A peer gone meanwhile is skipped; one still short at the end is logged.
    */
-  void flush(Duration within) {
-    long deadline = System.nanoTime() + within.toNanos();
+  void flush() {
+    long deadline = System.nanoTime() + timeout.toNanos();
     for (int r = 0; r < posted.length(); r++) {
       long want = posted.get(r);
       long got = 0;
@@ -142,7 +142,7 @@ final class Posting {
       }
       if (got >= 0 && got < want && target.apply(r) != null) {
         LOG.warn("rank {} closing: rank {} has {} of the {} frames posted to it after {} s", rank, r, got, want,
-            within.toSeconds());
+            timeout.toSeconds());
       }
     }
   }

@@ -60,7 +60,8 @@ final class LocalCluster implements Launcher.Workers {
         Path log = a.logDir().resolve("rank-" + r + ".log");
         Files.writeString(log, "---- attempt " + a.number() + ", cluster " + a.cluster() + "\n",
             StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
-        ProcessBuilder pb = new ProcessBuilder(command(r, a.cluster(), members, o, a.codecThreads())).redirectErrorStream(true)
+        ProcessBuilder pb = new ProcessBuilder(command(r, a.cluster(), members, o, a.codecThreads()))
+            .redirectErrorStream(true)
             .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
         pb.environment().put(WorkerMain.SECRET_ENV, a.secret());
         String preload = SignalChaining.preload(pb.environment().get("LD_PRELOAD")); // see SignalChaining
@@ -118,23 +119,15 @@ final class LocalCluster implements Launcher.Workers {
   }
 
   /**
-   * Codec threads for each of {@code workers} worker JVMs on a host of {@code cores}: their share of
-   * the cores, not each all of them less one (a JVM's default). On the 16-core H200 host, exact
-   * all-reduces of 1-64 MiB among 8 processes with 2 threads each took 1.0-1.36x less time than with
-   * 15; among 4 with 4, 1.07-1.25x less at 16-64 MiB; among 2 with 8, the same within noise
-   * (docs/comm.md).
-   */
-  static int codecThreads(int cores, int workers) {
-    return Math.max(1, cores / Math.max(1, workers));
-  }
-
-  /**
    * Codec threads for each worker of {@code cfg} on this host, or 0 (each JVM's default): a share of
-   * the cores where every sum is exact. Lossy dp codecs keep the default: encoding is CPU work, and
-   * 2 processes with 7 threads each ran bf16 sums at 0.68-0.88x of 15 each (docs/comm.md).
+   * the cores ({@link Group#sharedCodecThreads}) where every sum is exact. On the 16-core H200 host,
+   * exact all-reduces of 1-64 MiB among 8 processes with 2 threads each took 1.0-1.36x less time than
+   * with 15; among 4 with 4, 1.07-1.25x less at 16-64 MiB; among 2 with 8, the same within noise.
+   * Lossy dp codecs keep the default: encoding is CPU work, and 2 processes with 7 threads each ran
+   * bf16 sums at 0.68-0.88x of 15 each (docs/comm.md).
    */
   static int codecThreads(TrainConfig cfg, int cores) {
-    return cfg.dp() > 1 && !cfg.dpCodec().equals("fp32") ? 0 : codecThreads(cores, cfg.workers());
+    return cfg.dp() > 1 && !cfg.dpCodec().equals("fp32") ? 0 : Group.sharedCodecThreads(cores, cfg.workers());
   }
 
   @Override

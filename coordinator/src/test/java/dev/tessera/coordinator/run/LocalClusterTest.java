@@ -14,11 +14,11 @@ import org.junit.jupiter.api.Test;
 class LocalClusterTest {
   @Test
   void workersOnOneHostShareItsCoresForCodecThreads() {
-    assertEquals(2, LocalCluster.codecThreads(16, 8));
-    assertEquals(4, LocalCluster.codecThreads(16, 4));
-    assertEquals(1, LocalCluster.codecThreads(2, 2), "a 2-core host: the calling thread does the work");
-    assertEquals(1, LocalCluster.codecThreads(2, 4), "never fewer than one");
-    assertEquals(16, LocalCluster.codecThreads(16, 1));
+    assertEquals(2, Group.sharedCodecThreads(16, 8));
+    assertEquals(4, Group.sharedCodecThreads(16, 4));
+    assertEquals(1, Group.sharedCodecThreads(2, 2), "a 2-core host: the calling thread does the work");
+    assertEquals(1, Group.sharedCodecThreads(2, 4), "never fewer than one");
+    assertEquals(16, Group.sharedCodecThreads(16, 1));
   }
 
   @Test
