@@ -43,6 +43,8 @@ public final class AllReduceWorker {
     int[] sizes = Arrays.stream(args[3].split(",")).mapToInt(Integer::parseInt).toArray();
     List<String> members = Arrays.asList(args).subList(4, args.length);
     int n = members.size();
+    String jfr = System.getProperty(JFR_PROPERTY);
+    jdk.jfr.Recording recording = jfr == null ? null : startRecording();
     if (mode.startsWith("hz")) {
       try (HazelcastTransport t = HazelcastTransport.start(
           HazelcastTransport.Settings.loopback("bench-allreduce-" + members.get(0), rank, members,
@@ -66,7 +68,24 @@ public final class AllReduceWorker {
         measure(rank, reps, sizes, ring::allReduce, () -> ring.allReduce(new float[1], -1));
       }
     }
+    if (recording != null) {
+      java.nio.file.Path file = java.nio.file.Path.of(jfr, mode.replace(':', '-') + "-rank-" + rank + ".jfr");
+      java.nio.file.Files.createDirectories(file.getParent());
+      recording.dump(file);
+    }
     Runtime.getRuntime().halt(0);
+  }
+
+  /**
+   * System property: a folder for a JFR profile of each process ({@code MODE-rank-N.jfr}), written before
+   * the process halts (a recording started by -XX:StartFlightRecording would be lost with the halt).
+   */
+  static final String JFR_PROPERTY = "tessera.bench.jfr";
+
+  private static jdk.jfr.Recording startRecording() throws Exception {
+    jdk.jfr.Recording r = new jdk.jfr.Recording(jdk.jfr.Configuration.getConfiguration("profile"));
+    r.start();
+    return r;
   }
 
   interface Barrier {

@@ -78,55 +78,108 @@ public final class Frames {
 
   /** One frame from {@code source} to {@code destination} carrying {@code payload}. */
   public static byte[] encode(int source, int destination, MessageKey key, byte codec, byte[] payload) {
-    byte[] frame = allocate(source, destination, key, codec, payload.length);
-    System.arraycopy(payload, 0, frame, frame.length - payload.length, payload.length);
-    return seal(frame, payload.length);
+    return bytes(source, destination, key, codec, payload).toBytes();
   }
 
   /** One frame carrying x[off..off+len) as fp32, written straight into the frame (no intermediate copy). */
   public static byte[] encodeFloats(int source, int destination, MessageKey key, float[] x, int off, int len) {
-    byte[] frame = allocate(source, destination, key, Codec.FP32, 4 * len);
-    ByteBuffer.wrap(frame, frame.length - 4 * len, 4 * len).slice().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer()
-        .put(x, off, len);
-    return seal(frame, 4 * len);
+    return floats(source, destination, key, x, off, len).toBytes();
   }
 
-  /** A frame with its header (CRC zero) written and room for the payload at the end. */
-  private static byte[] allocate(int source, int destination, MessageKey key, byte codec, int length) {
+  /**
+   * A frame not written yet: its length is known, and {@link #writeTo} writes it, sealed, into any
+   * array at any offset (a posted frame goes straight into its packet's bytes, {@link FramePackets}).
+   * The payload's source must stay as it is until then.
+   */
+  static final class Unwritten {
+    private final byte[] head;
+    private final int length;
+    private final PayloadWriter payload;
+
+    private Unwritten(byte[] head, int length, PayloadWriter payload) {
+      this.head = head;
+      this.length = length;
+      this.payload = payload;
+    }
+
+    /** The frame's bytes: header and payload. */
+    int length() {
+      return head.length + length;
+    }
+
+    /** Writes the sealed frame into buf[off .. off + length()). */
+    void writeTo(byte[] buf, int off) {
+      System.arraycopy(head, 0, buf, off, head.length);
+      payload.write(buf, off + head.length);
+      seal(buf, off, head.length, length);
+    }
+
+    byte[] toBytes() {
+      byte[] frame = new byte[length()];
+      writeTo(frame, 0);
+      return frame;
+    }
+  }
+
+  private interface PayloadWriter {
+    void write(byte[] buf, int off);
+  }
+
+  /** A frame carrying {@code payload}, to be written. */
+  static Unwritten bytes(int source, int destination, MessageKey key, byte codec, byte[] payload) {
+    return new Unwritten(head(source, destination, key, codec, payload.length), payload.length,
+        (buf, off) -> System.arraycopy(payload, 0, buf, off, payload.length));
+  }
+
+  /** A frame carrying x[off..off+len) as fp32, to be written. */
+  static Unwritten floats(int source, int destination, MessageKey key, float[] x, int off, int len) {
+    return new Unwritten(head(source, destination, key, Codec.FP32, 4 * len), 4 * len,
+        (buf, at) -> ByteBuffer.wrap(buf, at, 4 * len).slice().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer()
+            .put(x, off, len));
+  }
+
+  /** A frame's header with CRC zero. */
+  private static byte[] head(int source, int destination, MessageKey key, byte codec, int length) {
     if (length > MAX_PAYLOAD) {
       throw new IllegalArgumentException("payload of " + length + " bytes exceeds the frame limit of " + MAX_PAYLOAD
           + " (" + key + "); send it in chunks");
     }
-    byte[] head = headerBytes(new FrameHeader(VERSION, source, destination, key.group(), key.tag(), key.step(), codec,
+    return headerBytes(new FrameHeader(VERSION, source, destination, key.group(), key.tag(), key.step(), codec,
         length, 0));
-    byte[] frame = new byte[head.length + length];
-    System.arraycopy(head, 0, frame, 0, head.length);
-    return frame;
   }
 
-  /** Computes the CRC over the header (CRC zero) and payload, and writes it into the header. */
-  private static byte[] seal(byte[] frame, int length) {
-    int headLength = frame.length - length;
+  /**
+   * Computes the CRC over the frame at buf[off ..] (header with CRC zero, then payload), and writes it
+   * into the header.
+   */
+  private static void seal(byte[] buf, int off, int headLength, int length) {
     CRC32C crc = new CRC32C();
-    crc.update(frame, 0, frame.length);
-    FrameHeader zero = readHeader(frame, "self");
+    crc.update(buf, off, headLength + length);
+    FrameHeader zero = readHeader(buf, off, "self");
     FrameHeader h = new FrameHeader(zero.version(), zero.source(), zero.destination(), zero.group(), zero.tag(),
         zero.step(), zero.codec(), zero.length(), (int) crc.getValue());
     byte[] head = headerBytes(h);
     if (head.length != headLength) {
       throw new IllegalStateException("frame header changed length when sealed");
     }
-    System.arraycopy(head, 0, frame, 0, headLength);
-    return frame;
+    System.arraycopy(head, 0, buf, off, headLength);
   }
 
-  private static FrameHeader readHeader(byte[] bytes, String peer) {
-    try (Input in = new Input(bytes, 0, Math.min(bytes.length, MAX_HEADER))) {
-      in.readInt();
-      return (FrameHeader) KRYO.get().readClassAndObject(in);
+  private static FrameHeader readHeader(byte[] bytes, int off, String peer) {
+    try (Input in = new Input(bytes, off, Math.min(bytes.length - off, MAX_HEADER))) {
+      int magic = in.readInt();
+      if (magic != MAGIC || !(KRYO.get().readClassAndObject(in) instanceof FrameHeader h)) {
+        throw new CommException.BadFrame("not a Tessera frame header from " + peer);
+      }
+      return h;
     } catch (KryoException e) {
       throw new CommException.BadFrame("corrupt frame header from " + peer + ": " + e.getMessage(), e);
     }
+  }
+
+  /** The header alone, unverified (its CRC is not checked). */
+  static FrameHeader readHeader(byte[] bytes, String peer) {
+    return readHeader(bytes, 0, peer);
   }
 
   /**

@@ -28,9 +28,10 @@ public final class Group {
    * Floats per frame: 512 KiB. Smaller frames pipeline through Hazelcast's stages (encode, socket,
    * decode on the other member): a 16 MiB all-reduce of two ranks on a 16-core host took 30 ms with
    * 4 MiB frames, 20-21 ms with 1 MiB and 256 KiB ones (docs/benchmarks.md#allreduce); and a frame of
-   * 512 KiB stays below G1's humongous size for heaps from 4 GB.
+   * 512 KiB stays below G1's humongous size for heaps from 4 GB. {@code -Dtessera.comm.chunkFloats=N}
+   * sets it (for benchmarks: 256 KiB frames were slower at 64 MiB, docs/comm.md).
    */
-  public static final int CHUNK_FLOATS = 1 << 17;
+  public static final int CHUNK_FLOATS = Integer.getInteger("tessera.comm.chunkFloats", 1 << 17);
   /** All-reduces of at most this many floats exchange whole vectors instead of segments. */
   public static final int SMALL_FLOATS = 1 << 14;
   public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(30);
@@ -105,6 +106,7 @@ public final class Group {
       int o = off + c * CHUNK_FLOATS;
       int n = Math.min(CHUNK_FLOATS, off + len - o);
       MessageKey k = key(op, phase, c, step);
+      Trace.mark(Trace.Stage.SUBMIT, transport.rank(), ranks[member], k, 4 * n);
       if (chunks == 1 || !CodecThreads.forFp32()) {
         sends.done.add(transport.postFloats(ranks[member], k, x, o, n));
       } else {
@@ -187,7 +189,9 @@ public final class Group {
       for (int c = 0; c < chunks; c++) {
         int o = off + c * CHUNK_FLOATS;
         int n = Math.min(CHUNK_FLOATS, off + len - o);
-        receive(member, key(op, phase, c, step)).floatsInto(x, o, n, add, add ? CodecThreads.SCRATCH.get() : null);
+        MessageKey k = key(op, phase, c, step);
+        receive(member, k).floatsInto(x, o, n, add, add ? CodecThreads.SCRATCH.get() : null);
+        Trace.mark(Trace.Stage.ADDED, ranks[member], transport.rank(), k, 4 * n);
       }
       return;
     }
@@ -197,10 +201,13 @@ public final class Group {
       for (int c = 0; c < chunks; c++) {
         int o = off + c * CHUNK_FLOATS;
         int n = Math.min(CHUNK_FLOATS, off + len - o);
-        Frame f = receive(member, key(op, phase, c, step));
+        MessageKey k = key(op, phase, c, step);
+        Frame f = receive(member, k);
         f.requireFloats(n); // here, not in the task: a wrong length fails at once, not after the next wait
-        copying.add(CompletableFuture.runAsync(
-            () -> f.floatsInto(x, o, n, add, add ? CodecThreads.SCRATCH.get() : null), CodecThreads.POOL));
+        copying.add(CompletableFuture.runAsync(() -> {
+          f.floatsInto(x, o, n, add, add ? CodecThreads.SCRATCH.get() : null);
+          Trace.mark(Trace.Stage.ADDED, ranks[member], transport.rank(), k, 4 * n);
+        }, CodecThreads.POOL));
       }
     } catch (RuntimeException e) {
       failure = e;

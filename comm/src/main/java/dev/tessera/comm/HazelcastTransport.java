@@ -26,7 +26,8 @@ import java.util.concurrent.ConcurrentHashMap;
  * operation carrying the frame's bytes, which the destination hands to its {@link Mailboxes} (no
  * map, no partition owner in between). A sent frame's operation returns a response (the
  * confirmation); a posted one's does not, which halves the packets and the thread hand-offs of a
- * collective (on 16 cores, an 8-member all-reduce of 64 KiB: 13.8 to 6.3 ms; docs/comm.md). A member
+ * collective (on 16 cores, an 8-member all-reduce of 64 KiB: 13.8 to 6.3 ms; docs/comm.md), and is
+ * encoded straight into its packet's bytes ({@link FramePackets}). A member
  * that leaves the cluster fails every pending operation at once; heartbeats are tuned so that a
  * silent one is removed within the timeout.
  */
@@ -34,6 +35,11 @@ public final class HazelcastTransport implements Transport {
   /** Member attribute holding a member's rank. */
   public static final String RANK_ATTRIBUTE = "tessera.rank";
   static final String SERVICE = "tessera:transport";
+  /**
+   * System property: false sends posted frames through Hazelcast's serialisation of their operation
+   * instead of writing them straight into their packets ({@link FramePackets}).
+   */
+  public static final String DIRECT_PACKETS_PROPERTY = "tessera.comm.directPackets";
   private static final org.apache.logging.log4j.Logger LOG =
       org.apache.logging.log4j.LogManager.getLogger(HazelcastTransport.class);
   /** Transports of this JVM by Hazelcast instance name, for the operations to find their mailboxes. */
@@ -127,8 +133,10 @@ public final class HazelcastTransport implements Transport {
       LOCAL.remove(config.getInstanceName());
       throw new CommException("rank " + rank + " could not start its Hazelcast member: " + e.getMessage(), e);
     }
-    this.operations = ((HazelcastInstanceProxy) hz).getOriginal().node.getNodeEngine().getOperationService();
-    posting.start(operations);
+    com.hazelcast.instance.impl.Node node = ((HazelcastInstanceProxy) hz).getOriginal().node;
+    this.operations = node.getNodeEngine().getOperationService();
+    posting.start(operations, Boolean.parseBoolean(System.getProperty(DIRECT_PACKETS_PROPERTY, "true"))
+        ? FramePackets.of(node, rank) : null);
     hz.getCluster().addMembershipListener(new MembershipListener() {
       @Override
       public void memberAdded(MembershipEvent e) {
@@ -215,6 +223,11 @@ public final class HazelcastTransport implements Transport {
   private final Map<Address, List<byte[]>> unverified = new ConcurrentHashMap<>();
   private static final int MAX_UNVERIFIED = 256;
 
+  /** Whether posted frames are written straight into their packets ({@link FramePackets}). */
+  boolean writesPacketsDirectly() {
+    return posting.writesPacketsDirectly();
+  }
+
   /** Members refused so far for want of the job's secret. */
   int refusedMembers() {
     return refused.size();
@@ -276,7 +289,8 @@ public final class HazelcastTransport implements Transport {
     if (m == null) {
       return gone(destination, key);
     }
-    return transmit(m, destination, key, codec, Frames.encode(rank, destination, key, codec, payload), payload.length);
+    Trace.mark(Trace.Stage.ENCODE, rank, destination, key, payload.length);
+    return transmit(m, destination, key, codec, Frames.bytes(rank, destination, key, codec, payload), payload.length);
   }
 
   @Override
@@ -285,8 +299,8 @@ public final class HazelcastTransport implements Transport {
     if (m == null) {
       return gone(destination, key);
     }
-    return transmit(m, destination, key, Codec.FP32, Frames.encodeFloats(rank, destination, key, x, off, len),
-        4 * len);
+    Trace.mark(Trace.Stage.ENCODE, rank, destination, key, 4 * len);
+    return transmit(m, destination, key, Codec.FP32, Frames.floats(rank, destination, key, x, off, len), 4 * len);
   }
 
   /** The member of a live destination rank, or null if it is gone. */
@@ -319,8 +333,8 @@ public final class HazelcastTransport implements Transport {
     return done;
   }
 
-  private CompletableFuture<Void> transmit(Member m, int destination, MessageKey key, byte codec, byte[] frame,
-      int payloadBytes) {
+  private CompletableFuture<Void> transmit(Member m, int destination, MessageKey key, byte codec,
+      Frames.Unwritten frame, int payloadBytes) {
     traffic.sent(key.group(), codec, payloadBytes);
     return posting.post(m, destination, key, frame);
   }
@@ -354,6 +368,7 @@ public final class HazelcastTransport implements Transport {
       return;
     }
     posting.flush(); // posted frames still queued here would be lost with the connections
+    Trace.dump(rank);
     LOCAL.remove(hz.getName());
     mailboxes.close("shut down");
     hz.shutdown();
@@ -432,6 +447,11 @@ public final class HazelcastTransport implements Transport {
       arrivedAt(getNodeEngine().getHazelcastInstance().getName(), getCallerAddress(), source, frame, !confirmed);
     }
 
+    /** The frame's bytes. */
+    byte[] frame() {
+      return frame;
+    }
+
     @Override
     protected void writeInternal(ObjectDataOutput out) throws IOException {
       out.writeInt(source);
@@ -441,9 +461,11 @@ public final class HazelcastTransport implements Transport {
 
     @Override
     protected void readInternal(ObjectDataInput in) throws IOException {
+      long t = Trace.ON ? System.nanoTime() : 0;
       source = in.readInt();
       confirmed = in.readBoolean();
       frame = in.readByteArray();
+      Trace.mark(Trace.Stage.READ, t, frame);
     }
   }
 

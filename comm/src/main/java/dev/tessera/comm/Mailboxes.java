@@ -57,6 +57,7 @@ final class Mailboxes {
           + rank, h.key()));
       return;
     }
+    Trace.mark(Trace.Stage.DELIVERED, source, rank, h.key(), h.length()); // before a waiting receive can mark
     slot(source, h.key()).complete(f);
   }
 
@@ -98,9 +99,11 @@ final class Mailboxes {
       throw new CommException.PeerLost(gone.getMessage() + " (rank " + rank + " waiting for " + key + ")");
     }
     long t0 = System.nanoTime();
+    Trace.mark(Trace.Stage.WAIT, source, rank, key, 0);
     boolean keep = false;
     try {
       Frame f = fut.get(timeout.toNanos(), TimeUnit.NANOSECONDS);
+      Trace.mark(Trace.Stage.RECEIVED, source, rank, key, f.payloadLength());
       traffic.received(key.group(), f.header().codec(), f.payloadLength(), System.nanoTime() - t0);
       return f;
     } catch (TimeoutException e) {

@@ -30,6 +30,8 @@ final class Posting {
 
   /** Set once the member has started ({@link #start}); frames may arrive before. */
   private volatile OperationService operations;
+  /** Frames written straight into their packets, or null: through Hazelcast's serialisation. */
+  private volatile FramePackets packets;
   private final int rank;
   private final Duration timeout;
   /** The member of a live rank, or null if it is gone. */
@@ -46,16 +48,17 @@ final class Posting {
     this.arrived = new AtomicLongArray(size);
   }
 
-  /** The member has started: posts may go. */
-  void start(OperationService ops) {
+  /** The member has started: posts may go (written into their packets with {@code packets}, unless null). */
+  void start(OperationService ops, FramePackets packets) {
     this.operations = ops;
+    this.packets = packets;
   }
 
   /**
-   * Hands the frame to the connection to {@code m} (Hazelcast serialises the operation here, so the
-   * frame may be reused at once), after the greeting if it is the first to that rank.
+   * Hands the frame to the connection to {@code m} (it is written here, so its source may be reused at
+   * once), after the greeting if it is the first to that rank.
    */
-  CompletableFuture<Void> post(Member m, int destination, MessageKey key, byte[] frame) {
+  CompletableFuture<Void> post(Member m, int destination, MessageKey key, Frames.Unwritten frame) {
     CompletableFuture<Object> greeting = greet(m, destination);
     try {
       greeting.get(timeout.toNanos(), TimeUnit.NANOSECONDS);
@@ -72,7 +75,11 @@ final class Posting {
       return CompletableFuture.failedFuture(new CommException("interrupted greeting rank " + destination, e));
     }
     posted.incrementAndGet(destination);
-    if (operations.send(new HazelcastTransport.FrameOperation(rank, frame, false), m.getAddress())) {
+    Trace.mark(Trace.Stage.SERIALISE, rank, destination, key, frame.length());
+    FramePackets direct = packets;
+    if (direct != null ? direct.send(frame, m.getAddress())
+        : operations.send(new HazelcastTransport.FrameOperation(rank, frame.toBytes(), false), m.getAddress())) {
+      Trace.mark(Trace.Stage.HANDED, rank, destination, key, frame.length());
       return CompletableFuture.completedFuture(null);
     }
     // Hazelcast refuses a packet only when it cannot be written: the connection gone, or the member stopping.
@@ -96,6 +103,11 @@ final class Posting {
   private CompletableFuture<Object> greet(Member m, int destination) {
     return greetings.computeIfAbsent(destination, d -> operations.invokeOnTarget(HazelcastTransport.SERVICE,
         new HazelcastTransport.FlushOperation(rank), m.getAddress()));
+  }
+
+  /** Whether posted frames are written straight into their packets ({@link FramePackets}). */
+  boolean writesPacketsDirectly() {
+    return packets != null;
   }
 
   /** A posted frame from {@code source} has been handed to the mailboxes (or parked for its sender's proof). */

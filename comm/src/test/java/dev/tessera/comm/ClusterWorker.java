@@ -105,6 +105,7 @@ public final class ClusterWorker {
       g.broadcast(b, n - 1, 5);
       check(Arrays.equals(b, data(42, 3000)), "broadcast");
       g.barrier(6);
+      System.out.println("DIRECT " + rank + " " + t.writesPacketsDirectly());
       System.out.println("OK " + rank + " sent " + t.traffic().snapshot().get(1).bytesSent() + " bytes");
       System.out.flush();
       g.barrier(7); // nobody leaves before everyone has checked

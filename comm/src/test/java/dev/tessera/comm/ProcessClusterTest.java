@@ -11,6 +11,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.Test;
@@ -31,9 +34,15 @@ class ProcessClusterTest {
   }
 
   private static Worker fork(String cluster, int rank, String mode, List<String> members) throws Exception {
+    return fork(cluster, rank, mode, members, List.of());
+  }
+
+  private static Worker fork(String cluster, int rank, String mode, List<String> members, List<String> jvm)
+      throws Exception {
     List<String> cmd = new ArrayList<>();
     cmd.add(System.getProperty("java.home") + File.separator + "bin" + File.separator + "java");
     cmd.add("-Xmx512m");
+    cmd.addAll(jvm);
     cmd.addAll(List.of(OPENS.split(" ")));
     cmd.add("-cp");
     cmd.add(System.getProperty("java.class.path"));
@@ -64,15 +73,17 @@ class ProcessClusterTest {
     }
   }
 
+  /** With two JVMs the frames are traced too (-Dtessera.comm.trace), and the traces must account for every frame. */
   @ParameterizedTest(name = "{0} JVMs")
   @ValueSource(ints = {2, 4})
-  void everyCollectiveIsRightOnEveryJvm(int n) throws Exception {
+  void everyCollectiveIsRightOnEveryJvm(int n, @TempDir Path traces) throws Exception {
     List<String> members = HazelcastTransportTest.freeLoopbackPorts(n);
     String cluster = "tessera-proc-" + System.nanoTime();
+    List<String> jvm = n == 2 ? List.of("-D" + Trace.PROPERTY + "=" + traces) : List.of();
     List<Worker> ws = new ArrayList<>();
     try {
       for (int r = 0; r < n; r++) {
-        ws.add(fork(cluster, r, "check", members));
+        ws.add(fork(cluster, r, "check", members, jvm));
       }
       for (Worker w : ws) {
         w.process().waitFor(120, TimeUnit.SECONDS);
@@ -88,10 +99,40 @@ class ProcessClusterTest {
         assertEquals(0, w.process().exitValue(), "rank " + r + "\n" + all);
         int rank = r;
         assertTrue(out.stream().anyMatch(l -> l.startsWith("OK " + rank + " ")), "rank " + r + "\n" + all);
+        // Frames go straight into their packets (FramePackets), traced or not.
+        assertTrue(out.contains("DIRECT " + rank + " true"), "rank " + r + " did not write frames into packets\n" + all);
+      }
+      if (n == 2) {
+        assertTracesAccountForEveryFrame(traces);
       }
     } finally {
       ws.forEach(w -> w.process().destroyForcibly());
     }
+  }
+
+  /**
+   * Each rank's trace has the sender's stages of every frame it posted, and the other's trace the
+   * receiver's stages of the same frame (by source, destination, group, tag and step).
+   */
+  private static void assertTracesAccountForEveryFrame(Path traces) throws Exception {
+    java.util.Map<String, java.util.Set<String>> stages = new java.util.HashMap<>();
+    for (int r = 0; r < 2; r++) {
+      List<String> rows = Files.readAllLines(traces.resolve("rank-" + r + ".tsv"));
+      assertEquals("stage\tnanos\tsource\tdestination\tgroup\ttag\tstep\tbytes", rows.get(0));
+      for (String row : rows.subList(1, rows.size())) {
+        String[] f = row.split("\t");
+        stages.computeIfAbsent(String.join(" ", f[2], f[3], f[4], f[5], f[6]), k -> new java.util.HashSet<>()).add(f[0]);
+      }
+    }
+    long handed = 0;
+    for (var e : stages.entrySet()) {
+      if (e.getValue().contains("HANDED")) {
+        handed++;
+        assertTrue(e.getValue().containsAll(List.of("ENCODE", "SERIALISE", "READ", "DELIVERED", "WAIT", "RECEIVED")),
+            "frame " + e.getKey() + " has only the stages " + e.getValue());
+      }
+    }
+    assertTrue(handed >= 10, "only " + handed + " posted frames traced");
   }
 
   @Test
