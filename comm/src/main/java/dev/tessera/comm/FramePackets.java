@@ -7,6 +7,12 @@ import com.hazelcast.internal.nio.Packet;
 import com.hazelcast.internal.serialization.InternalSerializationService;
 import com.hazelcast.internal.serialization.impl.HeapData;
 import com.hazelcast.internal.server.ServerConnectionManager;
+import com.hazelcast.internal.nio.BufferObjectDataInput;
+import com.hazelcast.nio.ObjectDataInput;
+import java.io.EOFException;
+import java.io.IOException;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.util.Arrays;
 
 /**
@@ -22,10 +28,44 @@ import java.util.Arrays;
  * serialisation of two small operations, and a packet built this way must deserialise to the
  * operation it stands for; if Hazelcast's format is not as expected, {@link #of} says so and returns
  * null, and frames go through Hazelcast's serialisation as before.
+ *
+ * <p>Arriving, a frame is read in place too ({@link #readInPlace}): it stays in the packet's bytes,
+ * which Hazelcast allocated for that packet alone, instead of being copied out of them.
  */
 final class FramePackets {
   private static final org.apache.logging.log4j.Logger LOG = org.apache.logging.log4j.LogManager.getLogger(
       FramePackets.class);
+
+  /** Whether frames are written into and read from packets in place ({@value HazelcastTransport#DIRECT_PACKETS_PROPERTY}). */
+  static final boolean ON = Boolean.parseBoolean(System.getProperty(HazelcastTransport.DIRECT_PACKETS_PROPERTY,
+      "true"));
+  /** Hazelcast's input over a packet's bytes, and its array and end, or null where they cannot be reached. */
+  private static final Class<?> BYTE_INPUT;
+  private static final VarHandle DATA;
+  private static final VarHandle SIZE;
+
+  static {
+    Class<?> c = null;
+    VarHandle data = null;
+    VarHandle size = null;
+    if (ON) {
+      try {
+        c = Class.forName("com.hazelcast.internal.serialization.impl.ByteArrayObjectDataInput");
+        MethodHandles.Lookup l = MethodHandles.privateLookupIn(c, MethodHandles.lookup());
+        data = l.findVarHandle(c, "data", byte[].class);
+        size = l.findVarHandle(c, "size", int.class);
+      } catch (ReflectiveOperationException | RuntimeException e) {
+        LOG.warn("frames arriving are copied out of their packets: Hazelcast's input is not as expected ({})",
+            e.toString());
+        c = null;
+        data = null;
+        size = null;
+      }
+    }
+    BYTE_INPUT = c;
+    DATA = data;
+    SIZE = size;
+  }
 
   /** The operation's bytes before the frame's length, and after the frame. */
   private final byte[] prefix;
@@ -68,6 +108,37 @@ final class FramePackets {
       return null;
     }
     return p;
+  }
+
+  /** Whether arriving frames are read in place ({@link #readInPlace}). */
+  static boolean readsInPlace() {
+    return BYTE_INPUT != null;
+  }
+
+  /**
+   * Reads a frame operation's frame (its length, then its bytes, as {@code readByteArray} would) as a
+   * region of the packet's bytes instead of a copy; false if {@code in} is not Hazelcast's input over
+   * an array (then nothing was read). The packet's bytes are its own, allocated when it arrived, so the
+   * frame may stay in them.
+   */
+  static boolean readInPlace(ObjectDataInput in, HazelcastTransport.FrameOperation op) throws IOException {
+    if (BYTE_INPUT == null || !BYTE_INPUT.isInstance(in)) {
+      return false;
+    }
+    BufferObjectDataInput b = (BufferObjectDataInput) in;
+    int len = in.readInt();
+    if (len <= 0) { // no frame: its receive reports it truncated
+      op.frameAt(new byte[0], 0, 0);
+      return true;
+    }
+    int pos = b.position();
+    int size = (int) SIZE.get(in);
+    if (len > size - pos) {
+      throw new EOFException("a frame of " + len + " bytes in a packet with " + (size - pos) + " left");
+    }
+    b.position(pos + len);
+    op.frameAt((byte[]) DATA.get(in), pos, len);
+    return true;
   }
 
   /** Where {@code frame} sits in {@code op}, just after its length as a big-endian int; -1 unless exactly once. */

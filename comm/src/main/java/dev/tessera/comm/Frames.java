@@ -165,7 +165,7 @@ public final class Frames {
     System.arraycopy(head, 0, buf, off, headLength);
   }
 
-  private static FrameHeader readHeader(byte[] bytes, int off, String peer) {
+  static FrameHeader readHeader(byte[] bytes, int off, String peer) {
     try (Input in = new Input(bytes, off, Math.min(bytes.length - off, MAX_HEADER))) {
       int magic = in.readInt();
       if (magic != MAGIC || !(KRYO.get().readClassAndObject(in) instanceof FrameHeader h)) {
@@ -187,13 +187,17 @@ public final class Frames {
    * sender, named in every error).
    */
   public static Frame decode(byte[] bytes, String peer) {
-    if (bytes == null || bytes.length < 6) {
-      throw new CommException.BadFrame("truncated frame from " + peer + ": " + (bytes == null ? 0 : bytes.length)
-          + " bytes");
+    return decode(bytes, 0, bytes == null ? 0 : bytes.length, peer);
+  }
+
+  /** Decodes and verifies the frame at bytes[off .. off + len) (the payload is not copied). */
+  static Frame decode(byte[] bytes, int off, int len, String peer) {
+    if (bytes == null || len < 6) {
+      throw new CommException.BadFrame("truncated frame from " + peer + ": " + (bytes == null ? 0 : len) + " bytes");
     }
     FrameHeader h;
     int headerEnd;
-    try (Input in = new Input(bytes, 0, Math.min(bytes.length, MAX_HEADER))) {
+    try (Input in = new Input(bytes, off, Math.min(len, MAX_HEADER))) {
       int magic = in.readInt();
       if (magic != MAGIC) {
         throw new CommException.BadFrame("not a Tessera frame from " + peer + " (magic " + Integer.toHexString(magic)
@@ -220,7 +224,7 @@ public final class Frames {
       throw new CommException.BadFrame("frame from " + peer + " (" + h.key() + ") claims " + h.length()
           + " payload bytes; the limit is " + MAX_PAYLOAD, h.key());
     }
-    int have = bytes.length - headerEnd;
+    int have = off + len - headerEnd;
     if (have != h.length()) {
       throw new CommException.BadFrame((have < h.length() ? "truncated" : "oversized") + " frame from " + peer + " ("
           + h.key() + "): " + have + " payload bytes, header says " + h.length(), h.key());

@@ -36,8 +36,9 @@ public final class HazelcastTransport implements Transport {
   public static final String RANK_ATTRIBUTE = "tessera.rank";
   static final String SERVICE = "tessera:transport";
   /**
-   * System property: false sends posted frames through Hazelcast's serialisation of their operation
-   * instead of writing them straight into their packets ({@link FramePackets}).
+   * System property: false sends posted frames through Hazelcast's serialisation of their operation,
+   * and copies arriving frames out of their packets, instead of writing and reading them in place
+   * ({@link FramePackets}).
    */
   public static final String DIRECT_PACKETS_PROPERTY = "tessera.comm.directPackets";
   private static final org.apache.logging.log4j.Logger LOG =
@@ -135,8 +136,7 @@ public final class HazelcastTransport implements Transport {
     }
     com.hazelcast.instance.impl.Node node = ((HazelcastInstanceProxy) hz).getOriginal().node;
     this.operations = node.getNodeEngine().getOperationService();
-    posting.start(operations, Boolean.parseBoolean(System.getProperty(DIRECT_PACKETS_PROPERTY, "true"))
-        ? FramePackets.of(node, rank) : null);
+    posting.start(operations, FramePackets.ON ? FramePackets.of(node, rank) : null);
     hz.getCluster().addMembershipListener(new MembershipListener() {
       @Override
       public void memberAdded(MembershipEvent e) {
@@ -374,9 +374,9 @@ public final class HazelcastTransport implements Transport {
     hz.shutdown();
   }
 
-  void arrived(Address from, int claimedSource, byte[] frame, boolean posted) {
+  void arrived(Address from, int claimedSource, byte[] frame, int off, int len, boolean posted) {
     try {
-      arrived(from, claimedSource, frame);
+      arrived(from, claimedSource, frame, off, len);
     } finally {
       if (posted) {
         posting.arrived(claimedSource);
@@ -384,7 +384,7 @@ public final class HazelcastTransport implements Transport {
     }
   }
 
-  private void arrived(Address from, int claimedSource, byte[] frame) {
+  private void arrived(Address from, int claimedSource, byte[] frame, int off, int len) {
     Integer r = from == null ? null : rankOf.get(from);
     if (secret != null && r == null && from != null) {
       synchronized (this) { // index() delivers what is parked here, under the same lock
@@ -392,7 +392,7 @@ public final class HazelcastTransport implements Transport {
         if (r == null && !refused.containsKey(from)) {
           List<byte[]> early = unverified.computeIfAbsent(from, a -> new ArrayList<>());
           if (early.size() < MAX_UNVERIFIED) {
-            early.add(frame);
+            early.add(java.util.Arrays.copyOfRange(frame, off, off + len));
             return;
           }
         }
@@ -405,18 +405,22 @@ public final class HazelcastTransport implements Transport {
         return;
       }
     }
-    mailboxes.deliver(r != null ? r : claimedSource, frame);
+    mailboxes.deliver(r != null ? r : claimedSource, frame, off, len);
   }
 
-  /** Operations find their transport by instance name; one that finds none is logged, never silent. */
-  static void arrivedAt(String instance, Address from, int claimedSource, byte[] frame, boolean posted) {
+  /**
+   * Operations find their transport by instance name; one that finds none is logged, never silent. The
+   * frame is frame[off .. off + len).
+   */
+  static void arrivedAt(String instance, Address from, int claimedSource, byte[] frame, int off, int len,
+      boolean posted) {
     HazelcastTransport t = LOCAL.get(instance);
     if (t == null) {
       LOG.error("a frame from rank {} ({}) reached member {}, which has no Tessera transport; dropped",
           claimedSource, from, instance);
       return;
     }
-    t.arrived(from, claimedSource, frame, posted);
+    t.arrived(from, claimedSource, frame, off, len, posted);
   }
 
   /**
@@ -424,9 +428,19 @@ public final class HazelcastTransport implements Transport {
    * then confirms it, or not for a posted frame.
    */
   public static final class FrameOperation extends Operation {
+    /** Sets the frame to bytes[off .. off + len) (read in place, {@link FramePackets#readInPlace}). */
+    void frameAt(byte[] bytes, int off, int len) {
+      this.frame = bytes;
+      this.offset = off;
+      this.length = len;
+    }
+
     private int source;
     private boolean confirmed;
+    /** The frame is frame[offset .. offset + length): read in place from the packet's bytes, or a copy. */
     private byte[] frame;
+    private int offset;
+    private int length;
 
     public FrameOperation() {
     }
@@ -434,6 +448,7 @@ public final class HazelcastTransport implements Transport {
     FrameOperation(int source, byte[] frame, boolean confirmed) {
       this.source = source;
       this.frame = frame;
+      this.length = frame.length;
       this.confirmed = confirmed;
     }
 
@@ -444,19 +459,21 @@ public final class HazelcastTransport implements Transport {
 
     @Override
     public void run() {
-      arrivedAt(getNodeEngine().getHazelcastInstance().getName(), getCallerAddress(), source, frame, !confirmed);
+      arrivedAt(getNodeEngine().getHazelcastInstance().getName(), getCallerAddress(), source, frame, offset, length,
+          !confirmed);
     }
 
-    /** The frame's bytes. */
+    /** The frame's bytes (a copy). */
     byte[] frame() {
-      return frame;
+      return java.util.Arrays.copyOfRange(frame, offset, offset + length);
     }
 
     @Override
     protected void writeInternal(ObjectDataOutput out) throws IOException {
       out.writeInt(source);
       out.writeBoolean(confirmed);
-      out.writeByteArray(frame);
+      out.writeInt(length);
+      out.write(frame, offset, length); // as writeByteArray writes it
     }
 
     @Override
@@ -464,8 +481,12 @@ public final class HazelcastTransport implements Transport {
       long t = Trace.ON ? System.nanoTime() : 0;
       source = in.readInt();
       confirmed = in.readBoolean();
-      frame = in.readByteArray();
-      Trace.mark(Trace.Stage.READ, t, frame);
+      if (!FramePackets.readInPlace(in, this)) {
+        frame = in.readByteArray();
+        offset = 0;
+        length = frame == null ? 0 : frame.length;
+      }
+      Trace.mark(Trace.Stage.READ, t, frame, offset);
     }
   }
 

@@ -35,9 +35,14 @@ final class Mailboxes {
 
   /** Bytes that arrived from rank {@code source} (as the transport knows it). */
   void deliver(int source, byte[] bytes) {
+    deliver(source, bytes, 0, bytes.length);
+  }
+
+  /** A frame at bytes[off .. off + len) that arrived from rank {@code source} (kept there, not copied). */
+  void deliver(int source, byte[] bytes, int off, int len) {
     Frame f;
     try {
-      f = Frames.decode(bytes, "rank " + source);
+      f = Frames.decode(bytes, off, len, "rank " + source);
     } catch (CommException.BadFrame e) {
       if (e.key() != null) {
         slot(source, e.key()).completeExceptionally(e);

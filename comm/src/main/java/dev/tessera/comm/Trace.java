@@ -74,12 +74,12 @@ public final class Trace {
   }
 
   /** Marks a frame's stage that began at {@code t}, from its bytes (the header is read again: tracing only). */
-  static void mark(Stage stage, long t, byte[] frame) {
+  static void mark(Stage stage, long t, byte[] frame, int off) {
     if (!ON) {
       return;
     }
     try {
-      FrameHeader h = Frames.readHeader(frame, "trace");
+      FrameHeader h = Frames.readHeader(frame, off, "trace");
       int i = NEXT.getAndIncrement();
       if (i < CAPACITY) {
         TIME[i] = t;

@@ -2,6 +2,8 @@ package dev.tessera.comm;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.hazelcast.instance.impl.HazelcastInstanceProxy;
 import com.hazelcast.instance.impl.Node;
@@ -33,10 +35,15 @@ class FramePacketsTest {
           Frames.encodeFloats(5, 1, key, x, 123, 65_536), false));
       assertArrayEquals(viaHazelcast, direct);
 
+      assertTrue(FramePackets.readsInPlace(), "arriving frames are copied out of their packets");
       HazelcastTransport.FrameOperation back = ss.toObject(new HeapData(direct));
       float[] got = new float[65_536];
       Frames.decode(back.frame(), "rank 5").floatsInto(got, 0, got.length, false, null);
       assertArrayEquals(java.util.Arrays.copyOfRange(x, 123, 123 + 65_536), got);
+
+      // A packet cut short fails to read; it never yields a frame that runs past its bytes.
+      byte[] cut = java.util.Arrays.copyOf(direct, direct.length - 100);
+      assertThrows(RuntimeException.class, () -> ss.toObject(new HeapData(cut)));
 
       byte[] payload = new byte[3000];
       r.nextBytes(payload);
