@@ -92,13 +92,16 @@ public final class Frames {
    * The payload's source must stay as it is until then.
    */
   static final class Unwritten {
+    /** The header with CRC zero, and its bytes. */
+    private final FrameHeader zero;
     private final byte[] head;
     private final int length;
     private final PayloadWriter payload;
 
-    private Unwritten(byte[] head, int length, PayloadWriter payload) {
-      this.head = head;
-      this.length = length;
+    private Unwritten(FrameHeader zero, PayloadWriter payload) {
+      this.zero = zero;
+      this.head = headerBytes(zero);
+      this.length = zero.length();
       this.payload = payload;
     }
 
@@ -111,7 +114,7 @@ public final class Frames {
     void writeTo(byte[] buf, int off) {
       System.arraycopy(head, 0, buf, off, head.length);
       payload.write(buf, off + head.length);
-      seal(buf, off, head.length, length);
+      seal(zero, buf, off, head.length, length);
     }
 
     byte[] toBytes() {
@@ -127,35 +130,33 @@ public final class Frames {
 
   /** A frame carrying {@code payload}, to be written. */
   static Unwritten bytes(int source, int destination, MessageKey key, byte codec, byte[] payload) {
-    return new Unwritten(head(source, destination, key, codec, payload.length), payload.length,
+    return new Unwritten(zeroHeader(source, destination, key, codec, payload.length),
         (buf, off) -> System.arraycopy(payload, 0, buf, off, payload.length));
   }
 
   /** A frame carrying x[off..off+len) as fp32, to be written. */
   static Unwritten floats(int source, int destination, MessageKey key, float[] x, int off, int len) {
-    return new Unwritten(head(source, destination, key, Codec.FP32, 4 * len), 4 * len,
+    return new Unwritten(zeroHeader(source, destination, key, Codec.FP32, 4 * len),
         (buf, at) -> ByteBuffer.wrap(buf, at, 4 * len).slice().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer()
             .put(x, off, len));
   }
 
   /** A frame's header with CRC zero. */
-  private static byte[] head(int source, int destination, MessageKey key, byte codec, int length) {
+  private static FrameHeader zeroHeader(int source, int destination, MessageKey key, byte codec, int length) {
     if (length > MAX_PAYLOAD) {
       throw new IllegalArgumentException("payload of " + length + " bytes exceeds the frame limit of " + MAX_PAYLOAD
           + " (" + key + "); send it in chunks");
     }
-    return headerBytes(new FrameHeader(VERSION, source, destination, key.group(), key.tag(), key.step(), codec,
-        length, 0));
+    return new FrameHeader(VERSION, source, destination, key.group(), key.tag(), key.step(), codec, length, 0);
   }
 
   /**
    * Computes the CRC over the frame at buf[off ..] (header with CRC zero, then payload), and writes it
    * into the header.
    */
-  private static void seal(byte[] buf, int off, int headLength, int length) {
+  private static void seal(FrameHeader zero, byte[] buf, int off, int headLength, int length) {
     CRC32C crc = new CRC32C();
     crc.update(buf, off, headLength + length);
-    FrameHeader zero = readHeader(buf, off, "self");
     FrameHeader h = new FrameHeader(zero.version(), zero.source(), zero.destination(), zero.group(), zero.tag(),
         zero.step(), zero.codec(), zero.length(), (int) crc.getValue());
     byte[] head = headerBytes(h);
@@ -165,6 +166,7 @@ public final class Frames {
     System.arraycopy(head, 0, buf, off, headLength);
   }
 
+  /** The header of the frame at bytes[off ..], unverified (its CRC is not checked). */
   static FrameHeader readHeader(byte[] bytes, int off, String peer) {
     try (Input in = new Input(bytes, off, Math.min(bytes.length - off, MAX_HEADER))) {
       int magic = in.readInt();
@@ -175,11 +177,6 @@ public final class Frames {
     } catch (KryoException e) {
       throw new CommException.BadFrame("corrupt frame header from " + peer + ": " + e.getMessage(), e);
     }
-  }
-
-  /** The header alone, unverified (its CRC is not checked). */
-  static FrameHeader readHeader(byte[] bytes, String peer) {
-    return readHeader(bytes, 0, peer);
   }
 
   /**

@@ -55,22 +55,9 @@ public final class Trace {
   }
 
   static void mark(Stage stage, int source, int destination, MessageKey key, int bytes) {
-    if (!ON) {
-      return;
+    if (ON) {
+      put(stage, System.nanoTime(), source, destination, key.group(), key.tag(), key.step(), bytes);
     }
-    long t = System.nanoTime();
-    int i = NEXT.getAndIncrement();
-    if (i >= CAPACITY) {
-      return; // full: the first CAPACITY marks are kept
-    }
-    TIME[i] = t;
-    SOURCE[i] = source;
-    DESTINATION[i] = destination;
-    GROUP[i] = key.group();
-    TAG[i] = key.tag();
-    STEP[i] = key.step();
-    BYTES[i] = bytes;
-    STAGE[i] = (byte) (stage.ordinal() + 1); // last: 0 is a slot not written yet
   }
 
   /** Marks a frame's stage that began at {@code t}, from its bytes (the header is read again: tracing only). */
@@ -80,20 +67,26 @@ public final class Trace {
     }
     try {
       FrameHeader h = Frames.readHeader(frame, off, "trace");
-      int i = NEXT.getAndIncrement();
-      if (i < CAPACITY) {
-        TIME[i] = t;
-        SOURCE[i] = h.source();
-        DESTINATION[i] = h.destination();
-        GROUP[i] = h.group();
-        TAG[i] = h.tag();
-        STEP[i] = h.step();
-        BYTES[i] = h.length();
-        STAGE[i] = (byte) (stage.ordinal() + 1);
-      }
+      put(stage, t, h.source(), h.destination(), h.group(), h.tag(), h.step(), h.length());
     } catch (RuntimeException e) {
       // not a readable frame: the receive reports it, tracing must not
     }
+  }
+
+  private static void put(Stage stage, long t, int source, int destination, int group, long tag, long step,
+      int bytes) {
+    int i = NEXT.getAndIncrement();
+    if (i >= CAPACITY) {
+      return; // full: the first CAPACITY marks are kept
+    }
+    TIME[i] = t;
+    SOURCE[i] = source;
+    DESTINATION[i] = destination;
+    GROUP[i] = group;
+    TAG[i] = tag;
+    STEP[i] = step;
+    BYTES[i] = bytes;
+    STAGE[i] = (byte) (stage.ordinal() + 1); // last: 0 is a slot not written yet
   }
 
   /** Whether a stage is marked by a frame's sender (else by its receiver). */
