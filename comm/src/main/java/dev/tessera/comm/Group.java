@@ -184,42 +184,65 @@ public final class Group {
    * chunks in turn and the codec threads copy (or add) each into x as it comes.
    */
   private void receiveFloats(int member, long op, int phase, long step, float[] x, int off, int len, boolean add) {
-    int chunks = Math.max(1, (len + CHUNK_FLOATS - 1) / CHUNK_FLOATS);
-    if (chunks == 1 || !CodecThreads.forFp32()) {
-      for (int c = 0; c < chunks; c++) {
-        int o = off + c * CHUNK_FLOATS;
-        int n = Math.min(CHUNK_FLOATS, off + len - o);
-        MessageKey k = key(op, phase, c, step);
-        receive(member, k).floatsInto(x, o, n, add, add ? CodecThreads.SCRATCH.get() : null);
-        Trace.mark(Trace.Stage.ADDED, ranks[member], transport.rank(), k, 4 * n);
-      }
-      return;
+    receiveChunks(new int[] {member}, op, phase, step, x, new int[] {off}, new int[] {len}, add);
+  }
+
+  /**
+   * Receives {@code members[i]}'s lens[i] floats into x[offs[i] ..]; with {@code add} every member's
+   * floats are added into the same range, in the order of {@code members} (so that every member of the
+   * group adds in the same order, whatever the arrival order). This thread waits for the frames in that
+   * order (give it the order they are sent in) and hands each to the codec threads as it comes; a
+   * chunk's add waits only for the same chunk's add from the member before, not for that member's
+   * other chunks, so that adds run while later frames are still on the wire.
+   */
+  private void receiveChunks(int[] members, long op, int phase, long step, float[] x, int[] offs, int[] lens,
+      boolean add) {
+    int most = 1;
+    for (int len : lens) {
+      most = Math.max(most, (len + CHUNK_FLOATS - 1) / CHUNK_FLOATS);
     }
-    List<CompletableFuture<Void>> copying = new ArrayList<>(chunks);
+    boolean here = most == 1 || !CodecThreads.forFp32();
+    List<CompletableFuture<Void>> tasks = new ArrayList<>();
+    @SuppressWarnings("unchecked")
+    CompletableFuture<Void>[] lastAdd = add && !here ? new CompletableFuture[most] : null;
     RuntimeException failure = null;
     try {
-      for (int c = 0; c < chunks; c++) {
-        int o = off + c * CHUNK_FLOATS;
-        int n = Math.min(CHUNK_FLOATS, off + len - o);
-        MessageKey k = key(op, phase, c, step);
-        Frame f = receive(member, k);
-        f.requireFloats(n); // here, not in the task: a wrong length fails at once, not after the next wait
-        copying.add(CompletableFuture.runAsync(() -> {
-          f.floatsInto(x, o, n, add, add ? CodecThreads.SCRATCH.get() : null);
-          Trace.mark(Trace.Stage.ADDED, ranks[member], transport.rank(), k, 4 * n);
-        }, CodecThreads.POOL));
+      for (int i = 0; i < members.length; i++) {
+        int chunks = Math.max(1, (lens[i] + CHUNK_FLOATS - 1) / CHUNK_FLOATS);
+        for (int c = 0; c < chunks; c++) {
+          int member = members[i];
+          int o = offs[i] + c * CHUNK_FLOATS;
+          int n = Math.min(CHUNK_FLOATS, offs[i] + lens[i] - o);
+          MessageKey k = key(op, phase, c, step);
+          Frame f = receive(member, k);
+          f.requireFloats(n); // here, not in a task: a wrong length fails at once, not after the next wait
+          Runnable copy = () -> {
+            f.floatsInto(x, o, n, add, add ? CodecThreads.SCRATCH.get() : null);
+            Trace.mark(Trace.Stage.ADDED, ranks[member], transport.rank(), k, 4 * n);
+          };
+          if (here) {
+            copy.run();
+          } else if (lastAdd != null) {
+            CompletableFuture<Void> before = lastAdd[c];
+            lastAdd[c] = before == null ? CompletableFuture.runAsync(copy, CodecThreads.POOL)
+                : before.thenRunAsync(copy, CodecThreads.POOL);
+            tasks.add(lastAdd[c]);
+          } else {
+            tasks.add(CompletableFuture.runAsync(copy, CodecThreads.POOL));
+          }
+        }
       }
     } catch (RuntimeException e) {
       failure = e;
     }
     // Every copy into x has ended before this returns or throws: a failed receive leaves no task writing x.
-    for (CompletableFuture<Void> f : copying) {
+    for (CompletableFuture<Void> f : tasks) {
       try {
-        joined(f, "copying a chunk from rank " + ranks[member]);
+        joined(f, "adding or copying chunks of phase " + phase);
       } catch (RuntimeException e) {
         if (failure == null) {
           failure = e;
-        } else {
+        } else if (e != failure) { // an add after a failed one fails with the same exception
           failure.addSuppressed(e);
         }
       }
@@ -327,9 +350,10 @@ public final class Group {
   }
 
   /**
-   * Reduce-scatter by direct exchange: member i sends segment m to member m, all at once, and adds the
-   * others' segment i into its own in a fixed order (from the next member on), whatever the arrival
-   * order. It moves a ring's bytes in one step, not n - 1 of ~2 ms each on Hazelcast (docs/comm.md).
+   * Reduce-scatter by direct exchange: member i sends segment m to member m, all at once (to member
+   * i + 1 first), and adds the others' segment i into its own in a fixed order, whatever the arrival
+   * order: the order they are sent in, from member i - 1 (which sends to i first) back to i + 1. It
+   * moves a ring's bytes in one step, not n - 1 of ~2 ms each on Hazelcast (docs/comm.md).
    */
   private void directReduceScatter(long op, float[] x, int[] counts, int[] offs, long step) {
     int n = ranks.length;
@@ -338,9 +362,15 @@ public final class Group {
         int m = (index + d) % n;
         postFloats(sends, m, op, 1, step, x, offs[m], counts[m]);
       }
+      int[] from = new int[n - 1];
+      int[] at = new int[n - 1];
+      int[] lens = new int[n - 1];
       for (int d = 1; d < n; d++) {
-        receiveFloats((index + d) % n, op, 1, step, x, offs[index], counts[index], true);
+        from[d - 1] = (index + n - d) % n;
+        at[d - 1] = offs[index];
+        lens[d - 1] = counts[index];
       }
+      receiveChunks(from, op, 1, step, x, at, lens, true);
       await(sends); // the others' segments are sent before an all-gather overwrites them
     }
   }
@@ -352,10 +382,15 @@ public final class Group {
       for (int d = 1; d < n; d++) {
         postFloats(sends, (index + d) % n, op, 128, step, x, offs[index], counts[index]);
       }
+      int[] from = new int[n - 1];
+      int[] at = new int[n - 1];
+      int[] lens = new int[n - 1];
       for (int d = 1; d < n; d++) {
-        int m = (index + n - d) % n;
-        receiveFloats(m, op, 128, step, x, offs[m], counts[m], false);
+        from[d - 1] = (index + n - d) % n;
+        at[d - 1] = offs[from[d - 1]];
+        lens[d - 1] = counts[from[d - 1]];
       }
+      receiveChunks(from, op, 128, step, x, at, lens, false);
       await(sends);
     }
   }

@@ -65,8 +65,26 @@ final class MemberConfig {
     // Members hold no data: leaving need not wait for partitions to migrate (which, with every member
     // of a failed attempt leaving at once, took a minute).
     c.setProperty("hazelcast.graceful.shutdown.max.wait", "5");
+    SOCKET_DEFAULTS.forEach((name, value) -> {
+      if (System.getProperty(name) == null) { // a -D of the same name wins (for A/B runs)
+        c.setProperty(name, value);
+      }
+    });
     return c;
   }
+
+  /**
+   * Socket settings for 512 KiB frames: direct socket buffers of 1 MiB (Hazelcast's own buffers and the
+   * sockets'), so that a frame goes out in one write, without the JDK's copy of a heap buffer into a
+   * temporary direct one. On the 16-core H200 host, once frames were written into their packets
+   * (2026-12-02, sixth session), a 16 MiB all-reduce was faster in 13 of 14 A/B pairs (8 processes
+   * 1.1-1.5x), the other sizes within the noise (docs/comm.md). Hazelcast's defaults: heap buffers of
+   * 128 KiB.
+   */
+  static final java.util.Map<String, String> SOCKET_DEFAULTS = java.util.Map.of(
+      "hazelcast.socket.buffer.direct", "true",
+      "hazelcast.socket.receive.buffer.size", "1024",
+      "hazelcast.socket.send.buffer.size", "1024");
 
   /** Whether member m's attributes prove it knows the job's secret for rank r. */
   static boolean proves(Member m, int r, String secret, String clusterName) {

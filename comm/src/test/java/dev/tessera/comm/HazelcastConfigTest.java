@@ -29,6 +29,22 @@ class HazelcastConfigTest {
     assertEquals(List.of("127.0.0.1:5801", "127.0.0.1:5802"), j.getTcpIpConfig().getMembers());
     assertEquals("15", c.getProperty("hazelcast.max.no.heartbeat.seconds"));
     assertEquals("15000", c.getProperty("hazelcast.operation.call.timeout.millis"));
+    assertEquals("true", c.getProperty("hazelcast.socket.buffer.direct"));
+    assertEquals("1024", c.getProperty("hazelcast.socket.receive.buffer.size"));
+  }
+
+  /** A socket setting given as a system property is left to it (Hazelcast reads it there), not overridden. */
+  @Test
+  void aSocketSettingGivenAsASystemPropertyIsNotOverridden() {
+    String name = "hazelcast.socket.send.buffer.size";
+    System.setProperty(name, "256");
+    try {
+      Config c = MemberConfig.of(HazelcastTransport.Settings.loopback("job-a", 0, List.of("127.0.0.1:5801"), T));
+      assertEquals("256", c.getProperty(name)); // the system property's, not the default
+      assertEquals("1024", c.getProperty("hazelcast.socket.receive.buffer.size"));
+    } finally {
+      System.clearProperty(name);
+    }
   }
 
   @Test
