@@ -45,16 +45,17 @@ public final class CostModel {
      * One GPU per worker, fitted to an H200 host (16 cores, 2026-12-02, docs/benchmarks.md#multigpu and
      * #allreduce): nanoGPT's GPU config alone on the GPU stepped in 54.9 ms at batch 32 and 32.9 ms at
      * batch 16, which this rate and per-layer overhead give. Exact all-reduces among 2, 4 and 8
-     * processes there (frames posted, written into and read from their packets in place, fifth session)
-     * took 2 ms plus 0.7 ms per member plus their bytes at 2 GB/s, or less where the host's cores run
-     * short: ~0.34 GB/s a core shared among the workers (4 processes on 16 cores: 1.36, 8: 0.68), from
-     * 1 to 64 MiB within 19%. Smaller sums take less (64 KiB among 2: 0.6 ms).
+     * processes there (frames posted, written into and read from their packets in place, members' 1 MiB
+     * direct socket buffers: sixth session) took 2 ms plus 0.7 ms per member plus their bytes at 2.3 GB/s,
+     * or less where the host's cores run short: ~0.45 GB/s a core shared among the workers (4 processes
+     * on 16 cores: 1.8, 8: 0.9), from 1 to 64 MiB within 21%. Smaller sums take less (64 KiB among 2:
+     * 0.4-1.5 ms).
      *
      * @param cores the host's cores
      * @param workers the worker processes on it
      */
     public static Machine gpuPerWorker(int cores, int workers) {
-      double bandwidth = Math.min(2.0e9, 0.34e9 * cores / Math.max(1, workers));
+      double bandwidth = Math.min(2.3e9, 0.45e9 * cores / Math.max(1, workers));
       return new Machine(12_500, false, bandwidth, 2.0e-3, 0.7e-3, 300L << 20, 1.55e-3, true);
     }
 
