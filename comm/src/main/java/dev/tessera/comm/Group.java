@@ -101,7 +101,7 @@ public final class Group {
    * sum's rate); x[off .. off + len) must stay as it is until {@link #await} has returned.
    */
   private void postFloats(Sends sends, int member, long op, int phase, long step, float[] x, int off, int len) {
-    int chunks = Math.max(1, (len + CHUNK_FLOATS - 1) / CHUNK_FLOATS);
+    int chunks = chunks(len);
     for (int c = 0; c < chunks; c++) {
       int o = off + c * CHUNK_FLOATS;
       int n = Math.min(CHUNK_FLOATS, off + len - o);
@@ -199,7 +199,7 @@ public final class Group {
       boolean add) {
     int most = 1;
     for (int len : lens) {
-      most = Math.max(most, (len + CHUNK_FLOATS - 1) / CHUNK_FLOATS);
+      most = Math.max(most, chunks(len));
     }
     boolean here = most == 1 || !CodecThreads.forFp32();
     List<CompletableFuture<Void>> tasks = new ArrayList<>();
@@ -208,9 +208,8 @@ public final class Group {
     RuntimeException failure = null;
     try {
       for (int i = 0; i < members.length; i++) {
-        int chunks = Math.max(1, (lens[i] + CHUNK_FLOATS - 1) / CHUNK_FLOATS);
-        for (int c = 0; c < chunks; c++) {
-          int member = members[i];
+        int member = members[i];
+        for (int c = 0; c < chunks(lens[i]); c++) {
           int o = offs[i] + c * CHUNK_FLOATS;
           int n = Math.min(CHUNK_FLOATS, offs[i] + lens[i] - o);
           MessageKey k = key(op, phase, c, step);
@@ -236,9 +235,11 @@ public final class Group {
       failure = e;
     }
     // Every copy into x has ended before this returns or throws: a failed receive leaves no task writing x.
+    String what = tasks.isEmpty() ? "" : (add ? "adding" : "copying") + " the chunks from ranks "
+        + Arrays.toString(Arrays.stream(members).map(m -> ranks[m]).toArray());
     for (CompletableFuture<Void> f : tasks) {
       try {
-        joined(f, "adding or copying chunks of phase " + phase);
+        joined(f, what);
       } catch (RuntimeException e) {
         if (failure == null) {
           failure = e;
@@ -250,6 +251,11 @@ public final class Group {
     if (failure != null) {
       throw failure;
     }
+  }
+
+  /** The frames a tensor of {@code len} floats travels in (one, if empty). */
+  private static int chunks(int len) {
+    return Math.max(1, (len + CHUNK_FLOATS - 1) / CHUNK_FLOATS);
   }
 
   void await(Sends sends) {
