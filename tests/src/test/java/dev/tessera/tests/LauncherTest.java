@@ -11,6 +11,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
@@ -23,11 +24,17 @@ class LauncherTest {
   }
 
   static Result tessera(String... args) throws IOException, InterruptedException {
+    return tessera(Map.of(), args);
+  }
+
+  static Result tessera(Map<String, String> env, String... args) throws IOException, InterruptedException {
     Path log = Files.createTempFile("tessera", ".log");
     List<String> cmd = new java.util.ArrayList<>(List.of(ROOT.resolve("tessera").toString()));
     cmd.addAll(List.of(args));
-    Process p = new ProcessBuilder(cmd).directory(ROOT.toFile()).redirectErrorStream(true)
-        .redirectOutput(log.toFile()).start();
+    ProcessBuilder pb = new ProcessBuilder(cmd).directory(ROOT.toFile()).redirectErrorStream(true)
+        .redirectOutput(log.toFile());
+    pb.environment().putAll(env);
+    Process p = pb.start();
     if (!p.waitFor(180, TimeUnit.SECONDS)) {
       p.destroyForcibly();
       fail("./tessera " + String.join(" ", args) + " did not finish within 180 s:\n" + Files.readString(log));
@@ -84,6 +91,27 @@ class LauncherTest {
     Result bad = tessera("train", "--n-layers", "2");
     assertEquals(2, bad.exit(), bad.out());
     assertTrue(bad.out().contains("--n-layers"), bad.out());
+  }
+
+  /**
+   * A machine without fonts (fontconfig finds none: an empty fonts.conf, and a fresh user.home so that the
+   * JDK's cache of an earlier lookup is not used) cannot draw loss.png. The run must still finish: exit 0,
+   * report.md written, a warning, and no empty loss.png left behind. On the reference device: no OpenCL needed.
+   */
+  @Test
+  void aMachineWithoutFontsFinishesTheRunWithoutLossPng(@org.junit.jupiter.api.io.TempDir Path tmp)
+      throws Exception {
+    Path conf = Files.writeString(tmp.resolve("fonts.conf"), "<?xml version=\"1.0\"?>\n<fontconfig></fontconfig>\n");
+    Path home = Files.createDirectories(tmp.resolve("home"));
+    Path run = tmp.resolve("run");
+    Result r = tessera(Map.of("FONTCONFIG_FILE", conf.toString(), "JAVA_OPTS", "-Duser.home=" + home),
+        "train", "--device", "reference", "--steps", "2", "--n-layer", "1", "--n-embd", "16", "--n-head", "2",
+        "--block-size", "8", "--batch-size", "2", "--eval-batches", "1", "--out", run.toString());
+    assertEquals(0, r.exit(), r.out());
+    assertTrue(r.out().contains("loss.png not written"), "the warning: " + r.out());
+    assertTrue(Files.exists(run.resolve("report.md")), "report.md");
+    assertTrue(Files.readString(run.resolve("metrics.csv")).lines().count() == 3, "metrics.csv has both steps");
+    assertTrue(!Files.exists(run.resolve("loss.png")), "no empty loss.png");
   }
 
   @Test

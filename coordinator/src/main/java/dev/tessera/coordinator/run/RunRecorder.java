@@ -123,8 +123,9 @@ final class RunRecorder implements AutoCloseable {
     }
     try {
       LossPlot.write(dir.resolve("loss.png"), metrics.rows(), baselines);
-    } catch (IOException | LinkageError | RuntimeException e) {
-      // A machine without fonts or AWT libraries cannot draw; the numbers are all in metrics.csv.
+    } catch (IOException | LinkageError | InternalError | RuntimeException e) {
+      // A machine without fonts or AWT libraries cannot draw (AWT's font set-up throws InternalError when
+      // fontconfig finds no fonts, NoClassDefFoundError after that); the numbers are all in metrics.csv.
       LOG.warn("loss.png not written ({}); the losses are in metrics.csv", e.toString());
     }
     Report.write(dir.resolve("report.md"), new Report.Summary(data, device, paramCount, cfg, cfg.steps(),
