@@ -148,7 +148,11 @@ public final class HazelcastTransport implements Transport {
         Integer r = rankOf(e.getMember());
         if (r != null) {
           lost[r] = true;
-          LOG.warn("rank {} ({}) left the cluster", r, e.getMember().getAddress());
+          if (leaving) {
+            LOG.debug("rank {} ({}) left the cluster after the run", r, e.getMember().getAddress());
+          } else {
+            LOG.warn("rank {} ({}) left the cluster", r, e.getMember().getAddress());
+          }
           mailboxes.peerLost(r, "left the cluster (" + e.getMember().getAddress() + ")");
         }
       }
@@ -360,6 +364,12 @@ public final class HazelcastTransport implements Transport {
   }
 
   private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
+  private volatile boolean leaving;
+
+  @Override
+  public void leaving() {
+    leaving = true;
+  }
 
   /** Leaves the cluster (once: a second close does nothing). */
   @Override

@@ -47,6 +47,13 @@ public interface Transport extends AutoCloseable {
   /** Bytes and messages sent and received so far, per group. */
   Traffic traffic();
 
+  /**
+   * The run is over for this rank: peers that leave from now on are expected (still marked lost, but
+   * not warned about).
+   */
+  default void leaving() {
+  }
+
   @Override
   void close();
 }

@@ -1,11 +1,14 @@
 package dev.tessera.tests;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.stream.Stream;
 
 /** Reading a run's metrics.csv and comparing losses, for the cluster tests. */
 final class LaunchAssertions {
@@ -37,5 +40,26 @@ final class LaunchAssertions {
         throw new AssertionError(what + " column " + i + ": " + got[i] + " vs " + want[i] + " (relative " + err + ")");
       }
     }
+  }
+
+  /**
+   * A run that ended as planned ends quietly: no warning from a Hazelcast member (its lines name the
+   * cluster, "[tessera-...]") in the coordinator's output or the workers' logs. Members that left at
+   * once with the master leaving too used to log a new master and dead peers at every end.
+   */
+  static void quietEnd(Path run, String coordinatorOut) throws IOException {
+    List<String> warned = new ArrayList<>();
+    coordinatorOut.lines().filter(LaunchAssertions::memberWarning).forEach(l -> warned.add("coordinator: " + l));
+    try (Stream<Path> logs = Files.list(run.resolve("workers"))) {
+      for (Path log : logs.filter(f -> f.toString().endsWith(".log")).sorted().toList()) {
+        Files.readAllLines(log).stream().filter(LaunchAssertions::memberWarning)
+            .forEach(l -> warned.add(log.getFileName() + ": " + l));
+      }
+    }
+    assertTrue(warned.isEmpty(), "Hazelcast warnings at the end of a clean run:\n" + String.join("\n", warned));
+  }
+
+  private static boolean memberWarning(String line) {
+    return line.contains(" WARN ") && line.contains("[tessera-");
   }
 }

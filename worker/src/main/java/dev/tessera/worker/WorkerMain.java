@@ -77,7 +77,15 @@ public final class WorkerMain implements Callable<Integer> {
         Duration.ofSeconds(heartbeatSeconds), secret);
     LOG.info("rank {} of cluster '{}': joining {} members on {}", rank, cluster, members.size(), bind);
     try (HazelcastTransport t = HazelcastTransport.start(s, Duration.ofSeconds(joinSeconds))) {
-      return serve(t, members.size() - 1);
+      int code = serve(t, members.size() - 1);
+      if (code == 0) {
+        // The run is over and every worker leaves at once: the members that go last log the others'
+        // connections refused and them suspected dead before the master's news of their leaving
+        // arrives. Expected here, and this process is about to exit: only Hazelcast's errors now.
+        org.apache.logging.log4j.core.config.Configurator.setLevel("com.hazelcast",
+            org.apache.logging.log4j.Level.ERROR);
+      }
+      return code;
     }
   }
 
@@ -162,6 +170,7 @@ public final class WorkerMain implements Callable<Integer> {
             Control.send(t, coordinator, Control.DONE, step, new Control.StepDone(rank, step, Double.NaN, 0f,
                 Double.NaN, 0, 0, Double.NaN, ck == null ? "" : ck.toString(), heapUsed(), shard.backend().peakDeviceBytes(), 0, 0, 0), send);
             LOG.info("rank {}: stopped after {} steps", rank, step);
+            t.leaving(); // the other workers leave now too
             return 0;
           }
           Faults.failAt(fault, step);

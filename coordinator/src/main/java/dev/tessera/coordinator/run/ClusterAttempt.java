@@ -204,10 +204,13 @@ final class ClusterAttempt implements AutoCloseable {
       guard(() -> Control.sendGo(transport, rank, new Control.Go(s, true, checkpoint), SEND));
     }
     Control.StepDone zero = collect(s, "the stop after step " + s).get(0);
-    transport.close(); // first, so that the workers leaving is no news to anyone
+    // This member (the first, so the cluster's master) stays until the workers are gone: members that
+    // leave at once while the master leaves too trade warnings about a new master and dead peers.
+    transport.leaving();
     if (!cluster.awaitExit(30)) {
       LOG.warn("workers still running 30 s after they were told to stop; killing them");
     }
+    transport.close();
     return zero.checkpoint().isEmpty() ? null : Path.of(zero.checkpoint());
   }
 
