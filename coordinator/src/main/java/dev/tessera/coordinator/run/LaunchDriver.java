@@ -120,6 +120,9 @@ final class LaunchDriver {
           }
           deviceSummary = devices.size() + " devices: " + String.join("; ", devices);
         }
+        if (!a.pids().isEmpty()) { // this machine's workers: the same name is the same device
+          sharedGpus(ready).forEach(LOG::warn);
+        }
         LOG.info("model: {} parameters", String.format(Locale.ROOT, "%,d", zero.parameters()));
         logBaselines(zero.baselines());
       }
@@ -142,6 +145,28 @@ final class LaunchDriver {
         a.stop(s, false);
       }
     }
+  }
+
+  /**
+   * A warning for each GPU that several of one host's workers opened ({@code ready}: the workers of
+   * this machine, whose device names tell devices apart). Such workers take turns on the GPU, each
+   * waiting for the other's kernels, so they train slower than one worker on it alone; on an OpenCL
+   * CPU device workers share the cores by design and get no warning.
+   */
+  static List<String> sharedGpus(Control.Ready[] ready) {
+    Map<String, List<Integer>> ranks = new LinkedHashMap<>();
+    for (Control.Ready r : ready) {
+      ranks.computeIfAbsent(r.device(), d -> new ArrayList<>()).add(r.rank());
+    }
+    List<String> warnings = new ArrayList<>();
+    ranks.forEach((device, on) -> {
+      if (on.size() > 1 && device.startsWith("OpenCL GPU")) {
+        warnings.add("ranks " + on.stream().map(String::valueOf).collect(java.util.stream.Collectors.joining(", "))
+            + " share one GPU (" + device + "): " + on.size() + " workers take turns on it, which is slower than "
+            + "one worker on it alone (docs/gpu.md); give each worker a GPU of its own (--devices) or run fewer");
+      }
+    });
+    return warnings;
   }
 
   /** After a step: the first of the run, or the first since a loss, is worth a line. */
