@@ -224,6 +224,22 @@ public final class OpenClBackend extends BackendBase {
     return gpuKernel;
   }
 
+  /**
+   * A note for a failed launch on NVIDIA's platform while NVIDIA's Multi-Process Service runs (its
+   * control socket in {@code pipeDir}, else in {@code defaultPipeDir}): under MPS the kernel failed to
+   * initialise on an H200 ("initJNI failed to return a valid handle", driver 580; MPS serves CUDA, not
+   * OpenCL). Empty otherwise.
+   */
+  static String mpsNote(String platform, String pipeDir, java.nio.file.Path defaultPipeDir) {
+    java.nio.file.Path dir = pipeDir == null || pipeDir.isBlank() ? defaultPipeDir : java.nio.file.Path.of(pipeDir);
+    if (platform == null || !platform.contains("NVIDIA") || !java.nio.file.Files.exists(dir.resolve("control"))) {
+      return "";
+    }
+    return "NVIDIA's MPS is running (" + dir.resolve("control") + "), and Tessera's OpenCL kernels do not run under "
+        + "it: stop it (echo quit | nvidia-cuda-mps-control)" + (dir.equals(defaultPipeDir) ? ""
+        : " or run without CUDA_MPS_PIPE_DIRECTORY") + "; else ";
+  }
+
   OpenCLDevice device() {
     return device;
   }
@@ -251,7 +267,9 @@ public final class OpenClBackend extends BackendBase {
         // With a device-bound range Aparapi reports a failed launch this way instead of falling back.
         broken = true;
         throw new DeviceUnavailableException("op " + op + " failed to run on OpenCL device '" + device.getName().trim()
-            + "' (" + e.getMessage() + "); run with -Dcom.aparapi.enableShowGeneratedOpenCL=true and check the log", e);
+            + "' (" + e.getMessage() + "); " + mpsNote(device.getOpenCLPlatform().getName(),
+            System.getenv("CUDA_MPS_PIPE_DIRECTORY"), java.nio.file.Path.of("/tmp/nvidia-mps"))
+            + "run with -Dcom.aparapi.enableShowGeneratedOpenCL=true and check the log", e);
       }
       launches++;
       Device ran = kernel.getTargetDevice();
