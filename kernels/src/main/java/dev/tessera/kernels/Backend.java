@@ -183,6 +183,7 @@ public interface Backend extends AutoCloseable {
   /** GELU, tanh approximation (as GPT-2). out, x same shape. */
   void gelu(Tensor out, Tensor x);
 
+  /** dx = dOut times GELU's derivative at x: dx is overwritten (its old contents, even NaN, are ignored). */
   void geluBackward(Tensor dx, Tensor dOut, Tensor x);
 
   /** SwiGLU: out = silu(gate) * up, all the same shape. */
@@ -210,7 +211,11 @@ public interface Backend extends AutoCloseable {
    */
   void attention(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v);
 
-  /** Recomputes the probabilities from q, k and lse. All of q, k, v, out, their gradients [B, T, H, D]. */
+  /**
+   * Recomputes the probabilities from q, k and lse. All of q, k, v, out, their gradients [B, T, H, D].
+   * dq, dk and dv are overwritten (their old contents, even NaN, are ignored): fresh gradients need no
+   * zeroing first.
+   */
   void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dOut, Tensor q, Tensor k, Tensor v,
       Tensor out, Tensor lse);
 

@@ -105,7 +105,7 @@ abstract class AttentionKernelBase extends OpsKernelBase {
       }
     }
     for (int e = 0; e < dd; e++) {
-      mem[o0 + qi + e] += s0 * accA[e];
+      mem[o0 + qi + e] = s0 * accA[e];
     }
   }
 
@@ -148,8 +148,8 @@ abstract class AttentionKernelBase extends OpsKernelBase {
       }
     }
     for (int e = 0; e < dd; e++) {
-      mem[o0 + kj + e] += s0 * accA[e];
-      mem[o1 + kj + e] += accB[e];
+      mem[o0 + kj + e] = s0 * accA[e];
+      mem[o1 + kj + e] = accB[e];
     }
   }
 

@@ -124,14 +124,14 @@ final class AttentionLaunches {
       cl.launch(Op.SOFTMAX_FROM_LSE, p.size());
       mm(dp, dob, vb, false, true, 1f);
       mm(grad, p, dob, true, false, 1f);
-      fromBatch(dv, grad, true);
+      fromBatch(dv, grad, false);
       cl.set(dp, p);
       cl.kernel.d0 = t;
       cl.launch(Op.SOFTMAX_BACKWARD, lse.size());
       mm(grad, dp, kb, false, false, scale);
-      fromBatch(dq, grad, true);
+      fromBatch(dq, grad, false);
       mm(grad, dp, qb, true, false, scale);
-      fromBatch(dk, grad, true);
+      fromBatch(dk, grad, false);
     }
   }
 
@@ -181,12 +181,12 @@ final class AttentionLaunches {
       cl.kernel.d0 = t;
       cl.launch(Op.SOFTMAX_FROM_LSE, p.size());
       scoresInPlace(dp, dOut, v, 1f);
-      headsInPlace(dv, p, true, dOut, 1f, 1f);
+      headsInPlace(dv, p, true, dOut, 1f, 0f);
       cl.set(dp, p);
       cl.kernel.d0 = t;
       cl.launchRows(Op.SOFTMAX_BACKWARD_ROWS, Op.SOFTMAX_BACKWARD, lse.size());
-      headsInPlace(dq, dp, false, k, scale, 1f);
-      headsInPlace(dk, dp, true, q, scale, 1f);
+      headsInPlace(dq, dp, false, k, scale, 0f);
+      headsInPlace(dk, dp, true, q, scale, 0f);
     }
   }
 }

@@ -241,7 +241,7 @@ abstract class OpsKernelBase extends GpuMatmulKernelBase {
     final float x = mem[o2 + i];
     final float s = 1f / (1f + exp(-2f * GELU_SCALE * (x + 0.044715f * x * x * x))); // 0.5 (1 + tanh u)
     final float du = GELU_SCALE * (1f + 3f * 0.044715f * x * x);
-    mem[o0 + i] += mem[o1 + i] * (s + 2f * x * s * (1f - s) * du);
+    mem[o0 + i] = mem[o1 + i] * (s + 2f * x * s * (1f - s) * du);
   }
 
   /** o0 out, o1 gate, o2 up. */

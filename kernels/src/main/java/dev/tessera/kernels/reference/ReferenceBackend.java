@@ -191,7 +191,7 @@ public class ReferenceBackend extends BackendBase {
       float v = in[i];
       float t = (float) Math.tanh(GELU_SCALE * (v + 0.044715f * v * v * v));
       float dt = (1f - t * t) * GELU_SCALE * (1f + 3f * 0.044715f * v * v);
-      d[i] += g[i] * (0.5f * (1f + t) + 0.5f * v * dt);
+      d[i] = g[i] * (0.5f * (1f + t) + 0.5f * v * dt);
     }
   }
 
@@ -440,12 +440,20 @@ public class ReferenceBackend extends BackendBase {
   @Override
   protected void doAttentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dOut, Tensor q, Tensor k, Tensor v,
       Tensor out, Tensor lse) {
+    clearGradients(dq, dk, dv);
     Shape s = q.shape();
     for (int b = 0; b < s.dim(0); b++) {
       for (int hh = 0; hh < s.dim(2); hh++) {
         attentionBackwardHead(f(dq), f(dk), f(dv), f(dOut), f(q), f(k), f(v), f(out), f(lse), s, b, hh);
       }
     }
+  }
+
+  /** Zeroes attention's gradients, which {@link #attentionBackwardHead} sums into (the op overwrites them). */
+  protected static void clearGradients(Tensor dq, Tensor dk, Tensor dv) {
+    java.util.Arrays.fill(f(dq), 0f);
+    java.util.Arrays.fill(f(dk), 0f);
+    java.util.Arrays.fill(f(dv), 0f);
   }
 
   /**

@@ -79,6 +79,7 @@ public final class ThreadPoolBackend extends ReferenceBackend {
   @Override
   protected void doAttentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dOut, Tensor q, Tensor k, Tensor v,
       Tensor out, Tensor lse) {
+    clearGradients(dq, dk, dv);
     Shape s = q.shape();
     int h = s.dim(2);
     // Heads are independent: each (batch, head) writes only its own rows of dq, dk, dv.

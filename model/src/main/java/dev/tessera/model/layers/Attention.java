@@ -1,6 +1,7 @@
 package dev.tessera.model.layers;
 
 import dev.tessera.kernels.Backend;
+import dev.tessera.kernels.DType;
 import dev.tessera.kernels.Shape;
 import dev.tessera.kernels.Tensor;
 import dev.tessera.model.GptConfig;
@@ -98,9 +99,12 @@ public final class Attention {
     int width = heads * headSize;
     Tensor dy = region.leaveBackward(be, dOut);
     Tensor dIn = region.enterGradient(be, dx, c.x);
-    try (Tensor dAtt = be.zeros(b, t, width); Tensor dq = be.zeros(b, t, heads, headSize);
-        Tensor dk = be.zeros(b, t, heads, headSize); Tensor dv = be.zeros(b, t, width)) {
-      proj.backward(be.view(c.att, b, t, width), dy, dAtt);
+    // Overwritten by the ops that produce them (proj's input gradient, attention's backward): no zeroing first.
+    try (Tensor dAtt = be.empty(DType.F32, Shape.of(b, t, width));
+        Tensor dq = be.empty(DType.F32, Shape.of(b, t, heads, headSize));
+        Tensor dk = be.empty(DType.F32, Shape.of(b, t, heads, headSize));
+        Tensor dv = be.empty(DType.F32, Shape.of(b, t, width))) {
+      proj.backwardOver(be.view(c.att, b, t, width), dy, dAtt);
       be.attentionBackward(dq, dk, heads(dv), be.view(dAtt, b, t, heads, headSize), c.qr, c.kr, heads(c.v), c.att,
           c.lse);
       if (ropeFreqs != null) {

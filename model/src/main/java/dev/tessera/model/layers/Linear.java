@@ -57,7 +57,18 @@ public final class Linear implements LinearLayer {
   /** dx += dy W; dW += dy^T x; db += sum of dy over rows. */
   @Override
   public void backward(Tensor x, Tensor dy, Tensor dx) {
-    be.matmul(dx, dy, weight.value(), false, false, 1f, 1f);
+    backward(x, dy, dx, 1f);
+  }
+
+  /** dx = dy W; dW += dy^T x; db += sum of dy over rows. */
+  @Override
+  public void backwardOver(Tensor x, Tensor dy, Tensor dx) {
+    backward(x, dy, dx, 0f);
+  }
+
+  /** dx = dy W + beta dx (beta 0: dx's old contents are ignored); the parameter gradients accumulate. */
+  private void backward(Tensor x, Tensor dy, Tensor dx, float beta) {
+    be.matmul(dx, dy, weight.value(), false, false, 1f, beta);
     be.matmul(weight.grad(), dy, x, true, false, 1f, 1f);
     if (bias != null) {
       be.addBiasBackward(bias.grad(), dy);

@@ -9,4 +9,10 @@ public interface LinearLayer {
 
   /** dx += the input gradient for dy; the parameter gradients accumulate. */
   void backward(Tensor x, Tensor dy, Tensor dx);
+
+  /**
+   * As {@link #backward}, but dx = the input gradient: dx is overwritten (its old contents, even NaN,
+   * are ignored), so a fresh dx needs no zeroing first; the parameter gradients still accumulate.
+   */
+  void backwardOver(Tensor x, Tensor dy, Tensor dx);
 }

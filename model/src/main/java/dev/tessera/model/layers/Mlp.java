@@ -64,8 +64,11 @@ public final class Mlp {
   public void backward(Ctx c, Tensor dOut, Tensor dx) {
     Tensor dy = region.leaveBackward(be, dOut);
     Tensor dIn = region.enterGradient(be, dx, c.x);
-    try (Tensor dAct = be.allocate(c.act.dtype(), c.act.shape()); Tensor dh = be.allocate(c.h.dtype(), c.h.shape())) {
-      down.backward(c.act, dy, dAct);
+    // dAct and, for GELU, dh are overwritten by the ops that produce them: no zeroing first.
+    try (Tensor dAct = be.empty(c.act.dtype(), c.act.shape());
+        Tensor dh = kind == GptConfig.Mlp.GELU ? be.empty(c.h.dtype(), c.h.shape()) : be.allocate(c.h.dtype(),
+            c.h.shape())) {
+      down.backwardOver(c.act, dy, dAct);
       if (kind == GptConfig.Mlp.GELU) {
         be.geluBackward(dh, dAct, c.h);
       } else {
