@@ -226,9 +226,9 @@ public final class OpenClBackend extends BackendBase {
 
   /**
    * A note for a failed launch on NVIDIA's platform while NVIDIA's Multi-Process Service runs (its
-   * control socket in {@code pipeDir}, else in {@code defaultPipeDir}): under MPS the kernel failed to
-   * initialise on an H200 ("initJNI failed to return a valid handle", driver 580; MPS serves CUDA, not
-   * OpenCL). Empty otherwise.
+   * control socket in {@code pipeDir}, else in {@code defaultPipeDir}): under MPS clCreateContextFromType
+   * failed (-9999) on an H200, driver 580, and the kernel with it ("initJNI failed to return a valid
+   * handle"; MPS serves CUDA, not OpenCL). Empty otherwise.
    */
   static String mpsNote(String platform, String pipeDir, java.nio.file.Path defaultPipeDir) {
     java.nio.file.Path dir = pipeDir == null || pipeDir.isBlank() ? defaultPipeDir : java.nio.file.Path.of(pipeDir);
