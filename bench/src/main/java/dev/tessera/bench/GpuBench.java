@@ -57,6 +57,7 @@ final class GpuBench implements Callable<Integer> {
         line.put("matmul" + n + "_tflops", t);
       }
       attention(b, line, rnd);
+      transfers(b, line, rnd);
     }
     double tessera = train(line);
     if (!peer.isEmpty() && Files.exists(Path.of(peer))) {
@@ -82,6 +83,30 @@ final class GpuBench implements Callable<Integer> {
     }
     line.emit();
     return 0;
+  }
+
+  /**
+   * Host to device ({@code write}) and back ({@code read}) of 4 MiB (one staging chunk) and 64 MiB
+   * (data parallelism reads a worker's gradients and writes their sum back every step: 43 MB for
+   * nanoGPT's GPU config), after checking that the data came back whole.
+   */
+  private void transfers(Backend b, BenchLine line, Random rnd) {
+    for (int mib : new int[] {4, 64}) {
+      int n = mib << 18;
+      float[] host = Numerics.uniform(rnd, n, -1, 1);
+      try (Tensor t = b.zeros(n)) {
+        b.write(t, host);
+        if (!java.util.Arrays.equals(host, b.read(t))) {
+          throw new IllegalStateException("a " + mib + " MiB tensor did not come back as written");
+        }
+        double write = Probes.best(b, reps, () -> b.write(t, host));
+        double read = Probes.best(b, reps, () -> b.read(t));
+        double bytes = 4.0 * n;
+        System.out.printf(Locale.ROOT, "%d MiB: to the device %.2f GB/s (%.2f ms), back %.2f GB/s (%.2f ms)%n", mib,
+            bytes / write / 1e9, write * 1e3, bytes / read / 1e9, read * 1e3);
+        line.put("h2d" + mib + "m_gbs", bytes / write / 1e9).put("d2h" + mib + "m_gbs", bytes / read / 1e9);
+      }
+    }
   }
 
   private void attention(Backend b, BenchLine line, Random rnd) {

@@ -33,12 +33,16 @@ public final class CostModel {
    *     launches, host reads), paid by every worker
    * @param gpu the workers keep their tensors in GPU memory: one arena of at most
    *     {@link #ARENA_LIMIT_BYTES}, and attention through batched matmuls with T x T scratch
+   * @param toDeviceBytesPerSecond host-to-device copies (what a collective summed, written back), or 0
+   *     where they are not counted apart (a CPU device: host memory, in the fitted overheads)
+   * @param toHostBytesPerSecond device-to-host copies (what a collective sums, read first), or 0
    */
   public record Machine(double gflops, boolean shared, double bytesPerSecond, double latencySeconds,
-      double memberLatencySeconds, long baseBytes, double layerOverheadSeconds, boolean gpu) {
+      double memberLatencySeconds, long baseBytes, double layerOverheadSeconds, boolean gpu,
+      double toDeviceBytesPerSecond, double toHostBytesPerSecond) {
     /** Defaults measured on the 2-core CI machine (pocl): docs/benchmarks.md. */
     public static Machine cpu(int cores) {
-      return new Machine(10.0 * cores, true, 0.3e9, 0, 2e-3, 200L << 20, 30e-3, false);
+      return new Machine(10.0 * cores, true, 0.3e9, 0, 2e-3, 200L << 20, 30e-3, false, 0, 0);
     }
 
     /**
@@ -49,14 +53,23 @@ public final class CostModel {
      * direct socket buffers: sixth session) took 2 ms plus 0.7 ms per member plus their bytes at 2.3 GB/s,
      * or less where the host's cores run short: ~0.45 GB/s a core shared among the workers (4 processes
      * on 16 cores: 1.8, 8: 0.9), from 1 to 64 MiB within 21%. Smaller sums take less (64 KiB among 2:
-     * 0.4-1.5 ms).
+     * 0.4-1.5 ms). What a collective sums goes through host memory: read from the GPU, the result
+     * written back, through Aparapi's whole-array copies of a staging array (docs/gpu.md): 64 MiB moved
+     * at 2.4-3.8 GB/s to the device and 1.7-2.4 GB/s back on that H200 (2026-12-03, six runs, whatever
+     * the staging chunk).
      *
      * @param cores the host's cores
      * @param workers the worker processes on it
      */
     public static Machine gpuPerWorker(int cores, int workers) {
       double bandwidth = Math.min(2.3e9, 0.45e9 * cores / Math.max(1, workers));
-      return new Machine(12_500, false, bandwidth, 2.0e-3, 0.7e-3, 300L << 20, 1.55e-3, true);
+      return new Machine(12_500, false, bandwidth, 2.0e-3, 0.7e-3, 300L << 20, 1.55e-3, true, 3.1e9, 2.0e9);
+    }
+
+    /** Copying {@code bytes} from the device and {@code bytes} back (0 where copies are not counted apart). */
+    public double copySeconds(double bytes) {
+      return (toHostBytesPerSecond > 0 ? bytes / toHostBytesPerSecond : 0)
+          + (toDeviceBytesPerSecond > 0 ? bytes / toDeviceBytesPerSecond : 0);
     }
 
     /** The fixed time of one collective among {@code members} workers. */
@@ -89,6 +102,8 @@ public final class CostModel {
    *     the new one must find one free block of its own size (G1 does not move such arrays), so
    *     twice the arena once it has grown (a 6 x 384 model whose arena grew to 1 GiB failed in a 2 GB
    *     heap, and ran in 3 GB)
+   * @param commSeconds the collectives' time, and on a GPU the copies of what they sum between the
+   *     device and the host
    */
   public record Cost(long parameters, long parameterBytes, long activationBytes, long deviceBytes, long arenaBytes,
       long totalBytes, long heapNeededBytes, double computeSeconds, double commSeconds, double tpBytes,
@@ -203,7 +218,12 @@ public final class CostModel {
     // Blocks short of a bucket go with the rest; a bucket larger than every block is the flat sum's one.
     int buckets = dpBucketFloats > m.nLayer() * blockFloats ? 1 : m.nLayer() / blocksPerBucket + 1;
     double dpComm = dp == 1 ? 0 : collectiveSeconds(dpBytes, dp, dpOverlap ? buckets : 1, machine);
-    double comm = tpComm + dpComm;
+    // On a GPU what a collective sums is read from the device first and the result written back, on the
+    // compute thread (between kernels: the backward hides none of it): dp's gradients in fp32 whatever
+    // the codec (it encodes on the host), and tp's activations at each of its all-reduces.
+    double copied = (dp == 1 ? 0 : F32 * (double) params)
+        + (tp == 1 ? 0 : 4.0 * m.nLayer() * tokens * c * F32 * gradAccum);
+    double comm = tpComm + dpComm + machine.copySeconds(copied);
     // Only the last micro-batch's backward overlaps (the earlier ones' gradients are still accumulating).
     double backwardBelow = flops / gradAccum / rate * 2.0 / 3.0 * (m.nLayer() - blocksPerBucket) / m.nLayer();
     double hidden = dpOverlap ? Math.min(dpComm, backwardBelow) : 0;

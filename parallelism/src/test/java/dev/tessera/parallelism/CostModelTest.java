@@ -164,4 +164,28 @@ class CostModelTest {
     assertTrue(three.hiddenSeconds() <= block.hiddenSeconds() && all.hiddenSeconds() == 0, "the first bucket "
         + "starts after its blocks' backward: " + block.hiddenSeconds() + ", " + three.hiddenSeconds());
   }
+
+  /**
+   * On a GPU what a collective sums crosses to the host and back: dp's fp32 gradients whatever the codec,
+   * tp's activations at each all-reduce, at the copy rates measured on an H200; a CPU device counts none.
+   */
+  @Test
+  void onAGpuTheCollectivesPayTheirCopiesToTheHostAndBack() {
+    GptConfig g = nanoGptGpu();
+    CostModel.Machine gpu = CostModel.Machine.gpuPerWorker(16, 2);
+    CostModel.Cost dp2 = CostModel.of(g, 2, 1, false, 32, 1, 4, false, gpu);
+    double copies = 4.0 * dp2.parameters() * (1 / gpu.toHostBytesPerSecond() + 1 / gpu.toDeviceBytesPerSecond());
+    assertEquals(CostModel.collectiveSeconds(dp2.dpBytes(), 2, 1, gpu) + copies, dp2.commSeconds(), 1e-9);
+    assertTrue(copies > 0.030 && copies < 0.040, "43 MB out and back at ~2 and ~3 GB/s: " + copies);
+    CostModel.Cost bf16 = CostModel.of(g, 2, 1, false, 32, 1, 2, false, gpu);
+    assertEquals(copies, bf16.commSeconds() - CostModel.collectiveSeconds(bf16.dpBytes(), 2, 1, gpu), 1e-9,
+        "the codec encodes on the host: the copies are fp32 all the same");
+    CostModel.Cost tp2 = CostModel.of(g, 1, 2, false, 32, 1, 4, false, gpu);
+    double tpCopied = 4.0 * g.nLayer() * 32 * 256 * g.nEmbd() * 4;
+    assertEquals(gpu.copySeconds(tpCopied), tp2.commSeconds()
+        - CostModel.collectiveSeconds(tp2.tpBytes(), 2, 4.0 * g.nLayer(), gpu), 1e-9);
+    CostModel.Machine cpu = CostModel.Machine.cpu(2);
+    CostModel.Cost onCpu = CostModel.of(g, 2, 1, false, 32, 1, 4, false, cpu);
+    assertEquals(CostModel.collectiveSeconds(onCpu.dpBytes(), 2, 1, cpu), onCpu.commSeconds(), 1e-12);
+  }
 }
