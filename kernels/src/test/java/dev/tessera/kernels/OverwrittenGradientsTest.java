@@ -14,8 +14,8 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * geluBackward and attentionBackward overwrite their gradients, so the model hands them fresh,
- * unzeroed tensors: gradients that held NaN come out as the reference's (computed into zeros). On
+ * geluBackward and attentionBackward overwrite their gradients, and a matmul with beta 0 its output, so
+ * the model hands them fresh, unzeroed tensors: gradients that held NaN come out as the reference's (computed into zeros). On
  * every backend and every form of attention: the OpenCL CPU kernel's fused rows (head 16) and its
  * matmuls (head 136), and the GPU kernel's in-place matmuls, run here on the CPU device.
  */
@@ -49,6 +49,25 @@ class OverwrittenGradientsTest {
   private static void close(String what, float[] want, float[] got) {
     double err = Numerics.relativeError(got, want);
     assertTrue(err < 1e-5, what + ": relative error " + err + " against the reference");
+  }
+
+  /** A linear layer's backwardOver is a matmul with beta 0: C's NaN must not leak, with or without split k. */
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("backends")
+  void aMatmulWithBetaZeroIgnoresWhatItsOutputHeld(Backend be) {
+    Random rnd = new Random(7);
+    for (int[] mkn : new int[][] {{70, 33, 130}, {8, 4096, 8}}) {
+      int m = mkn[0];
+      int k = mkn[1];
+      int n = mkn[2];
+      float[] a = Numerics.uniform(rnd, m * k, -1, 1);
+      float[] b = Numerics.uniform(rnd, k * n, -1, 1);
+      Tensor want = REF.zeros(m, n);
+      REF.matmul(want, REF.fromArray(a, m, k), REF.fromArray(b, k, n), false, false, 1f, 0f);
+      Tensor out = nans(be, m, n);
+      be.matmul(out, be.fromArray(a, m, k), be.fromArray(b, k, n), false, false, 1f, 0f);
+      close("matmul " + m + "x" + k + "x" + n + " beta 0", REF.read(want), be.read(out));
+    }
   }
 
   @ParameterizedTest(name = "{0}")
