@@ -12,6 +12,8 @@ import dev.tessera.kernels.DeviceUnavailableException;
 import dev.tessera.kernels.MatmulDims;
 import dev.tessera.kernels.Shape;
 import dev.tessera.kernels.Tensor;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.LinkedHashSet;
 import java.util.List;
 
@@ -230,9 +232,9 @@ public final class OpenClBackend extends BackendBase {
    * failed (-9999) on an H200, driver 580, and the kernel with it ("initJNI failed to return a valid
    * handle"; MPS serves CUDA, not OpenCL). Empty otherwise.
    */
-  static String mpsNote(String platform, String pipeDir, java.nio.file.Path defaultPipeDir) {
-    java.nio.file.Path dir = pipeDir == null || pipeDir.isBlank() ? defaultPipeDir : java.nio.file.Path.of(pipeDir);
-    if (platform == null || !platform.contains("NVIDIA") || !java.nio.file.Files.exists(dir.resolve("control"))) {
+  static String mpsNote(String platform, String pipeDir, Path defaultPipeDir) {
+    Path dir = pipeDir == null || pipeDir.isBlank() ? defaultPipeDir : Path.of(pipeDir);
+    if (platform == null || !platform.contains("NVIDIA") || !Files.exists(dir.resolve("control"))) {
       return "";
     }
     return "NVIDIA's MPS is running (" + dir.resolve("control") + "), and Tessera's OpenCL kernels do not run under "
@@ -268,7 +270,7 @@ public final class OpenClBackend extends BackendBase {
         broken = true;
         throw new DeviceUnavailableException("op " + op + " failed to run on OpenCL device '" + device.getName().trim()
             + "' (" + e.getMessage() + "); " + mpsNote(device.getOpenCLPlatform().getName(),
-            System.getenv("CUDA_MPS_PIPE_DIRECTORY"), java.nio.file.Path.of("/tmp/nvidia-mps"))
+            System.getenv("CUDA_MPS_PIPE_DIRECTORY"), Path.of("/tmp/nvidia-mps"))
             + "run with -Dcom.aparapi.enableShowGeneratedOpenCL=true and check the log", e);
       }
       launches++;

@@ -64,12 +64,13 @@ public final class Mlp {
   public void backward(Ctx c, Tensor dOut, Tensor dx) {
     Tensor dy = region.leaveBackward(be, dOut);
     Tensor dIn = region.enterGradient(be, dx, c.x);
-    // dAct and, for GELU, dh are overwritten by the ops that produce them: no zeroing first.
+    // dAct and, for GELU, dh are overwritten by the ops that produce them: no zeroing first (SwiGLU's
+    // backward sums into dh).
+    boolean gelu = kind == GptConfig.Mlp.GELU;
     try (Tensor dAct = be.empty(c.act.dtype(), c.act.shape());
-        Tensor dh = kind == GptConfig.Mlp.GELU ? be.empty(c.h.dtype(), c.h.shape()) : be.allocate(c.h.dtype(),
-            c.h.shape())) {
+        Tensor dh = gelu ? be.empty(c.h.dtype(), c.h.shape()) : be.allocate(c.h.dtype(), c.h.shape())) {
       down.backwardOver(c.act, dy, dAct);
-      if (kind == GptConfig.Mlp.GELU) {
+      if (gelu) {
         be.geluBackward(dh, dAct, c.h);
       } else {
         try (Tensor dg = be.allocate(c.g.dtype(), c.g.shape())) {
