@@ -86,26 +86,48 @@ final class GpuBench implements Callable<Integer> {
   }
 
   /**
-   * Host to device ({@code write}) and back ({@code read}) of 4 MiB (one staging chunk) and 64 MiB
-   * (data parallelism reads a worker's gradients and writes their sum back every step: 43 MB for
-   * nanoGPT's GPU config), after checking that the data came back whole.
+   * Host to device ({@code write}) and back ({@code read}) of 4 MiB and 64 MiB (data parallelism
+   * reads a worker's gradients and writes their sum back every step: 43 MB for nanoGPT's GPU config),
+   * after checking that the data came back whole; through pinned memory (the default) and, side by
+   * side, through Aparapi's staging arrays ({@code -Dtessera.gpu.copies=aparapi}) in a second backend.
    */
   private void transfers(Backend b, BenchLine line, Random rnd) {
-    for (int mib : new int[] {4, 64}) {
-      int n = mib << 18;
-      float[] host = Numerics.uniform(rnd, n, -1, 1);
-      try (Tensor t = b.zeros(n)) {
-        b.write(t, host);
-        if (!java.util.Arrays.equals(host, b.read(t))) {
-          throw new IllegalStateException("a " + mib + " MiB tensor did not come back as written");
-        }
-        double write = Probes.best(b, reps, () -> b.write(t, host));
-        double read = Probes.best(b, reps, () -> b.read(t));
-        double bytes = 4.0 * n;
-        System.out.printf(Locale.ROOT, "%d MiB: to the device %.2f GB/s (%.2f ms), back %.2f GB/s (%.2f ms)%n", mib,
-            bytes / write / 1e9, write * 1e3, bytes / read / 1e9, read * 1e3);
-        line.put("h2d" + mib + "m_gbs", bytes / write / 1e9).put("d2h" + mib + "m_gbs", bytes / read / 1e9);
+    String before = System.getProperty("tessera.gpu.copies");
+    System.setProperty("tessera.gpu.copies", "aparapi");
+    try (Backend staged = Backends.create(DeviceKind.GPU)) {
+      for (int mib : new int[] {4, 64}) {
+        double[] pinned = rates(b, mib, rnd);
+        double[] aparapi = rates(staged, mib, rnd);
+        System.out.printf(Locale.ROOT, "%d MiB: to the device %.2f GB/s (Aparapi's staging %.2f), back %.2f GB/s "
+            + "(%.2f), back into an array used before %.2f GB/s (%.2f)%n", mib, pinned[0], aparapi[0], pinned[1],
+            aparapi[1], pinned[2], aparapi[2]);
+        line.put("h2d" + mib + "m_gbs", pinned[0]).put("d2h" + mib + "m_gbs", pinned[1])
+            .put("d2h" + mib + "m_reused_gbs", pinned[2])
+            .put("h2d" + mib + "m_aparapi_gbs", aparapi[0]).put("d2h" + mib + "m_aparapi_gbs", aparapi[1]);
       }
+    } finally {
+      if (before == null) {
+        System.clearProperty("tessera.gpu.copies");
+      } else {
+        System.setProperty("tessera.gpu.copies", before);
+      }
+    }
+  }
+
+  /** GB/s of the best write and the best read of {@code mib} MiB. */
+  private double[] rates(Backend b, int mib, Random rnd) {
+    int n = mib << 18;
+    float[] host = Numerics.uniform(rnd, n, -1, 1);
+    try (Tensor t = b.zeros(n)) {
+      b.write(t, host);
+      if (!java.util.Arrays.equals(host, b.read(t))) {
+        throw new IllegalStateException("a " + mib + " MiB tensor did not come back as written on " + b.describe());
+      }
+      double write = Probes.best(b, reps, () -> b.write(t, host));
+      double read = Probes.best(b, reps, () -> b.read(t));
+      float[] into = new float[n];
+      double readInto = Probes.best(b, reps, () -> b.read(t, into, 0));
+      return new double[] {4.0 * n / write / 1e9, 4.0 * n / read / 1e9, 4.0 * n / readInto / 1e9};
     }
   }
 

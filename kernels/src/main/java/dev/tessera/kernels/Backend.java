@@ -65,6 +65,15 @@ public interface Backend extends AutoCloseable {
   /** Device to host. */
   float[] read(Tensor src);
 
+  /**
+   * Host to device from {@code src[from, from + dst.size())}: one tensor of a flat vector (a
+   * collective's gradients) without a copy of its part.
+   */
+  void write(Tensor dst, float[] src, int from);
+
+  /** Device to host into {@code dst[at, at + src.size())}, the rest of {@code dst} untouched. */
+  void read(Tensor src, float[] dst, int at);
+
   int[] readInts(Tensor src);
 
   /** Reads a one-element tensor (a loss, a norm). */

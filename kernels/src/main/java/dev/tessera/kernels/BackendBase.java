@@ -87,6 +87,28 @@ public abstract class BackendBase implements Backend {
   }
 
   @Override
+  public final void write(Tensor dst, float[] src, int from) {
+    own("write", dst);
+    f32("write", dst);
+    if (from < 0 || (long) from + dst.size() > src.length) {
+      throw new ShapeException("write", "floats [" + from + ", " + ((long) from + dst.size()) + ") of an array of "
+          + src.length + " into " + dst);
+    }
+    doWrite(dst, src, from);
+  }
+
+  @Override
+  public final void read(Tensor src, float[] dst, int at) {
+    own("read", src);
+    f32("read", src);
+    if (at < 0 || (long) at + src.size() > dst.length) {
+      throw new ShapeException("read", src + " into floats [" + at + ", " + ((long) at + src.size())
+          + ") of an array of " + dst.length);
+    }
+    doRead(src, dst, at);
+  }
+
+  @Override
   public final int[] readInts(Tensor src) {
     own("readInts", src);
     if (src.dtype() != DType.I32) {
@@ -145,6 +167,17 @@ public abstract class BackendBase implements Backend {
   protected abstract float[] doRead(Tensor src);
 
   protected abstract int[] doReadInts(Tensor src);
+
+  /** A part of an array to the device; by default through a copy of that part. */
+  protected void doWrite(Tensor dst, float[] src, int from) {
+    doWrite(dst, from == 0 && src.length == dst.size() ? src
+        : java.util.Arrays.copyOfRange(src, from, from + dst.size()));
+  }
+
+  /** The device into a part of an array; by default through a whole read. */
+  protected void doRead(Tensor src, float[] dst, int at) {
+    System.arraycopy(doRead(src), 0, dst, at, src.size());
+  }
 
   protected abstract void doCopy(Tensor dst, Tensor src);
 

@@ -2,7 +2,6 @@ package dev.tessera.parallelism;
 
 import dev.tessera.kernels.Backend;
 import dev.tessera.kernels.Tensor;
-import java.util.Arrays;
 import java.util.List;
 
 /** Tensors to and from one flat host vector, one after another: how collectives see them for now. */
@@ -18,9 +17,8 @@ final class HostFlat {
     float[] flat = new float[total];
     int off = 0;
     for (Tensor t : tensors) {
-      float[] v = be.read(t);
-      System.arraycopy(v, 0, flat, off, v.length);
-      off += v.length;
+      be.read(t, flat, off);
+      off += t.size();
     }
     return flat;
   }
@@ -28,7 +26,7 @@ final class HostFlat {
   static void write(Backend be, List<Tensor> tensors, float[] flat) {
     int off = 0;
     for (Tensor t : tensors) {
-      be.write(t, Arrays.copyOfRange(flat, off, off + t.size()));
+      be.write(t, flat, off);
       off += t.size();
     }
   }

@@ -95,7 +95,7 @@ final class LocalCluster implements Launcher.Workers {
     // -Dtessera.* and -Dhazelcast.* settings (JAVA_OPTS), which the workers read; not a fault to inject,
     // which goes to the first attempt only (start).
     for (String a : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
-      if (a.startsWith("--add-") || a.startsWith("-Djava.util.logging.manager=") || a.startsWith("-Dlog4j2.")
+      if (a.startsWith("--add-") || a.startsWith("--enable-native-access=") || a.startsWith("-Djava.util.logging.manager=") || a.startsWith("-Dlog4j2.")
           || (a.startsWith("-Dtessera.") && !a.startsWith("-D" + Faults.PROPERTY + "="))
           || a.startsWith("-Dhazelcast.")) {
         cmd.add(a);

@@ -31,6 +31,9 @@ final class DeviceMemory {
   private final TesseraKernel kernel;
   private final DeviceArena floats;
   private final DeviceArena ints;
+  /** Host transfers straight into the arenas' device buffers, or null: through Aparapi's staging arrays. */
+  private PinnedCopies copies;
+  private static final java.util.concurrent.atomic.AtomicBoolean TOLD = new java.util.concurrent.atomic.AtomicBoolean();
   private long bytesToDevice;
   private long bytesToHost;
 
@@ -71,6 +74,45 @@ final class DeviceMemory {
       kernel.put(kernel.mem).put(kernel.imem).put(kernel.stage).put(kernel.istage).put(kernel.stageSmall)
           .put(kernel.istageSmall).put(kernel.fa);
       backend.launch(Op.NOP, 1); // applies those puts now (see grow)
+      if (!device.isSharedMemory() && PinnedCopies.wanted()) {
+        openCopies();
+      }
+    }
+  }
+
+  /**
+   * Host transfers through pinned memory ({@link PinnedCopies}) where they can be had. Asked for by
+   * name ({@code -Dtessera.gpu.copies=pinned}) and missing, that is an error; by default a warning,
+   * once per JVM, says why and how slow the other path is, and transfers go through Aparapi.
+   */
+  private void openCopies() {
+    try {
+      copies = PinnedCopies.open(kernel, device);
+      if (!TOLD.getAndSet(true)) {
+        LOG.info("host transfers: {}", copies.describe());
+      }
+    } catch (IllegalStateException e) {
+      String why = e.getMessage() + (e.getCause() == null ? "" : " (" + e.getCause() + ")");
+      if (PinnedCopies.required()) {
+        throw new DeviceUnavailableException("-D" + PinnedCopies.PROPERTY + "=pinned: " + why, e);
+      }
+      if (!TOLD.getAndSet(true)) {
+        LOG.warn("host transfers go through Aparapi's staging arrays (2-4 GB/s to an H200, where pinned memory "
+            + "moves ~50): {}", why);
+      }
+    }
+  }
+
+  /** How host transfers go, for the logs and tests. */
+  String copiesDescription() {
+    return copies != null ? copies.describe() : "Aparapi staging arrays";
+  }
+
+  /** Releases the pinned buffers; before the kernel is disposed. */
+  void close() {
+    if (copies != null) {
+      copies.close();
+      copies = null;
     }
   }
 
@@ -182,13 +224,23 @@ final class DeviceMemory {
   // ---- host transfers ---------------------------------------------------------------------------
 
   /**
-   * Moves {@code length} elements between tensor {@code t} and {@code host} (a float[] or an int[])
-   * through a staging buffer: the small one for transfers that fit it (Aparapi moves whole arrays),
-   * else the 4 MiB one, chunk by chunk.
+   * Moves {@code length} elements between tensor {@code t} and {@code host} (a float[] or an int[],
+   * from element {@code hostOffset}) through pinned memory where {@link PinnedCopies} is open, else through a staging buffer: the
+   * small one for transfers that fit it (Aparapi moves whole arrays), else the 4 MiB one, chunk by chunk.
    */
-  void transfer(Tensor t, Object host, int length, boolean toDevice) {
+  void transfer(Tensor t, Object host, int hostOffset, int length, boolean toDevice) {
     boolean isInts = host instanceof int[];
     synchronized (OpenClBackend.APARAPI) {
+      if (copies != null) {
+        copies.transfer(host, hostOffset, OpenClBackend.off(t), length, isInts ? kernel.imem.length : kernel.mem.length,
+            toDevice);
+        if (toDevice) {
+          bytesToDevice += 4L * length;
+        } else {
+          bytesToHost += 4L * length;
+        }
+        return;
+      }
       boolean small = length <= SMALL_STAGE;
       int chunk = small ? SMALL_STAGE : STAGE;
       Object buf = isInts ? (small ? kernel.istageSmall : kernel.istage) : (small ? kernel.stageSmall : kernel.stage);
@@ -196,7 +248,7 @@ final class DeviceMemory {
       for (int done = 0; done < length; done += chunk) {
         int len = Math.min(chunk, length - done);
         if (toDevice) {
-          System.arraycopy(host, done, buf, 0, len);
+          System.arraycopy(host, hostOffset + done, buf, 0, len);
           if (buf instanceof float[] f) {
             kernel.put(f);
           } else {
@@ -212,7 +264,7 @@ final class DeviceMemory {
             kernel.get((int[]) buf);
           }
           bytesToHost += 4L * chunk;
-          System.arraycopy(buf, 0, host, done, len);
+          System.arraycopy(buf, 0, host, hostOffset + done, len);
         }
       }
     }

@@ -312,25 +312,35 @@ public final class OpenClBackend extends BackendBase {
 
   @Override
   protected void doWrite(Tensor dst, float[] src) {
-    memory.transfer(dst, src, src.length, true);
+    memory.transfer(dst, src, 0, src.length, true);
+  }
+
+  @Override
+  protected void doWrite(Tensor dst, float[] src, int from) {
+    memory.transfer(dst, src, from, dst.size(), true);
   }
 
   @Override
   protected void doWriteInts(Tensor dst, int[] src) {
-    memory.transfer(dst, src, src.length, true);
+    memory.transfer(dst, src, 0, src.length, true);
   }
 
   @Override
   protected float[] doRead(Tensor src) {
     float[] out = new float[src.size()];
-    memory.transfer(src, out, out.length, false);
+    memory.transfer(src, out, 0, out.length, false);
     return out;
+  }
+
+  @Override
+  protected void doRead(Tensor src, float[] dst, int at) {
+    memory.transfer(src, dst, at, src.size(), false);
   }
 
   @Override
   protected int[] doReadInts(Tensor src) {
     int[] out = new int[src.size()];
-    memory.transfer(src, out, out.length, false);
+    memory.transfer(src, out, 0, out.length, false);
     return out;
   }
 
@@ -356,6 +366,11 @@ public final class OpenClBackend extends BackendBase {
     return new DeviceTensor(this, t.dtype(), shape, off(t) + offset, false);
   }
 
+  /** How host transfers go: pinned OpenCL buffers, or Aparapi's staging arrays. */
+  public String copies() {
+    return memory.copiesDescription();
+  }
+
   @Override
   protected void doFill(Tensor x, float value) {
     kernel.o0 = off(x);
@@ -373,6 +388,7 @@ public final class OpenClBackend extends BackendBase {
       System.err.println(profile.report());
     }
     synchronized (APARAPI) {
+      memory.close();
       kernel.dispose();
     }
   }
