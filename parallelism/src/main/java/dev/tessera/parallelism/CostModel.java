@@ -54,16 +54,17 @@ public final class CostModel {
      * or less where the host's cores run short: ~0.45 GB/s a core shared among the workers (4 processes
      * on 16 cores: 1.8, 8: 0.9), from 1 to 64 MiB within 21%. Smaller sums take less (64 KiB among 2:
      * 0.4-1.5 ms). What a collective sums goes through host memory: read from the GPU, the result
-     * written back, through Aparapi's whole-array copies of a staging array (docs/gpu.md): 64 MiB moved
-     * at 2.4-3.8 GB/s to the device and 1.7-2.4 GB/s back on that H200 (2026-12-03, six runs, whatever
-     * the staging chunk).
+     * written back, through pinned buffers (docs/gpu.md#pinned-host-copies): 64 MiB moved at 12.6-14.1
+     * GB/s to the device and 15.9 GB/s back into an array read into before on that H200 (2026-12-03,
+     * bench/run gpu; a new array's pages cost more: 4.7); the model takes 12 GB/s both ways. Through
+     * Aparapi's staging arrays it was 2.4-3.8 and 1.7-2.4.
      *
      * @param cores the host's cores
      * @param workers the worker processes on it
      */
     public static Machine gpuPerWorker(int cores, int workers) {
       double bandwidth = Math.min(2.3e9, 0.45e9 * cores / Math.max(1, workers));
-      return new Machine(12_500, false, bandwidth, 2.0e-3, 0.7e-3, 300L << 20, 1.55e-3, true, 3.1e9, 2.0e9);
+      return new Machine(12_500, false, bandwidth, 2.0e-3, 0.7e-3, 300L << 20, 1.55e-3, true, 12e9, 12e9);
     }
 
     /** Copying {@code bytes} from the device and {@code bytes} back (0 where copies are not counted apart). */

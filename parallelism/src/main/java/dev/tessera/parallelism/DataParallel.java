@@ -64,6 +64,8 @@ public final class DataParallel {
   private float[] denominators;
   /** Gradients being summed on the communication thread, in the order every member started them. */
   private final List<Bucket> inFlight = new ArrayList<>();
+  /** The gradient vectors of finished sums, for the next step's (never one still in flight). */
+  private final HostFlat.Spare spare = new HostFlat.Spare();
   private final Set<Param> started = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
   /** The step the sums in flight belong to. */
   private long inFlightStep = -1;
@@ -175,7 +177,7 @@ public final class DataParallel {
 
   private void start(List<Tensor> grads, long step) {
     checkInStep(step);
-    float[] flat = HostFlat.read(grads.get(0).backend(), grads); // on this thread: backends are not thread-safe
+    float[] flat = HostFlat.read(grads.get(0).backend(), grads, spare); // on this thread: backends are not thread-safe
     inFlightStep = step;
     String bucket = "grads/bucket" + inFlight.size();
     boolean compressed = lossy(step);
@@ -229,7 +231,9 @@ public final class DataParallel {
       }
       long deadline = System.nanoTime() + group.timeout().toNanos() * (inFlight.size() + 1);
       for (Bucket b : inFlight) {
-        HostFlat.write(params.backend(), b.grads(), finished(b, step, deadline));
+        float[] sum = finished(b, step, deadline);
+        HostFlat.write(params.backend(), b.grads(), sum);
+        spare.give(sum);
       }
       inFlight.clear();
       started.clear();
@@ -237,13 +241,14 @@ public final class DataParallel {
     }
     // Nothing handed over (no overlap): one flat vector, segment by segment.
     List<Tensor> grads = params.segments().stream().map(Params.Segment::grads).toList();
-    float[] flat = HostFlat.read(params.backend(), grads);
+    float[] flat = HostFlat.read(params.backend(), grads, spare);
     if (lossy(step)) {
       group.allReduceCompressed(flat, "grads", codec, feedback, step);
     } else {
       group.allReduce(flat, step);
     }
     HostFlat.write(params.backend(), grads, flat);
+    spare.give(flat);
   }
 
   /**

@@ -21,6 +21,8 @@ import dev.tessera.model.Param;
 public final class TensorParallel implements LayerFactory, VocabSplit, Region {
   private final Group group;
   private final boolean sequenceParallel;
+  /** Host vectors of the all-reduces, used again at every layer and step (their sums are synchronous). */
+  private final HostFlat.Spare spare = new HostFlat.Spare();
   private long step;
   /** The current batch's sequences and tokens per sequence (see {@link #batch}). */
   private int batch;
@@ -142,15 +144,18 @@ public final class TensorParallel implements LayerFactory, VocabSplit, Region {
       return;
     }
     try (dIn) {
-      float[] h = be.read(dIn);
+      float[] h = spare.take(dIn.size());
+      be.read(dIn, h, 0);
+      float[] summed = h;
       if (sequenceParallel) {
-        h = group.reduceScatter(h, step);
+        summed = group.reduceScatter(h, step);
       } else {
         group.allReduce(h, step);
       }
-      try (Tensor sum = be.fromArray(h, dx.shape().toArray())) {
+      try (Tensor sum = be.fromArray(summed, dx.shape().toArray())) {
         be.add(dx, dx, sum);
       }
+      spare.give(h);
     }
   }
 
@@ -291,8 +296,10 @@ public final class TensorParallel implements LayerFactory, VocabSplit, Region {
     if (group.size() == 1) {
       return;
     }
-    float[] h = be.read(t);
+    float[] h = spare.take(t.size());
+    be.read(t, h, 0);
     group.allReduce(h, step);
     be.write(t, h);
+    spare.give(h);
   }
 }
