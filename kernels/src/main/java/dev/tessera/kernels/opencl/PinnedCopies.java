@@ -257,6 +257,9 @@ final class PinnedCopies implements AutoCloseable {
    * the arena array's length.
    */
   void transfer(Object host, int hostOffset, long offset, int length, int arenaElements, boolean toDevice) {
+    if (length == 0) {
+      return; // OpenCL refuses a copy of 0 bytes
+    }
     boolean ints = host instanceof int[];
     long mem = arenaBuffer(ints ? 1 : 0, 4L * arenaElements);
     MemorySegment h = (ints ? MemorySegment.ofArray((int[]) host) : MemorySegment.ofArray((float[]) host))
