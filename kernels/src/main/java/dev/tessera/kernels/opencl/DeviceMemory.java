@@ -33,7 +33,11 @@ final class DeviceMemory {
   private final DeviceArena ints;
   /** Host transfers straight into the arenas' device buffers, or null: through Aparapi's staging arrays. */
   private PinnedCopies copies;
-  private static final java.util.concurrent.atomic.AtomicBoolean TOLD = new java.util.concurrent.atomic.AtomicBoolean();
+  /** Whether this JVM logged the pinned path, and whether it warned of staging (once each). */
+  private static final java.util.concurrent.atomic.AtomicBoolean TOLD_PINNED =
+      new java.util.concurrent.atomic.AtomicBoolean();
+  private static final java.util.concurrent.atomic.AtomicBoolean TOLD_STAGING =
+      new java.util.concurrent.atomic.AtomicBoolean();
   private long bytesToDevice;
   private long bytesToHost;
 
@@ -88,7 +92,7 @@ final class DeviceMemory {
   private void openCopies() {
     try {
       copies = PinnedCopies.open(kernel, device);
-      if (!TOLD.getAndSet(true)) {
+      if (!TOLD_PINNED.getAndSet(true)) {
         LOG.info("host transfers: {}", copies.describe());
       }
     } catch (IllegalStateException e) {
@@ -96,7 +100,7 @@ final class DeviceMemory {
       if (PinnedCopies.required()) {
         throw new DeviceUnavailableException("-D" + PinnedCopies.PROPERTY + "=pinned: " + why, e);
       }
-      if (!TOLD.getAndSet(true)) {
+      if (!TOLD_STAGING.getAndSet(true)) {
         LOG.warn("host transfers go through Aparapi's staging arrays (2-4 GB/s to an H200, where pinned memory "
             + "moves ~50): {}", why);
       }
@@ -225,8 +229,9 @@ final class DeviceMemory {
 
   /**
    * Moves {@code length} elements between tensor {@code t} and {@code host} (a float[] or an int[],
-   * from element {@code hostOffset}) through pinned memory where {@link PinnedCopies} is open, else through a staging buffer: the
-   * small one for transfers that fit it (Aparapi moves whole arrays), else the 4 MiB one, chunk by chunk.
+   * from element {@code hostOffset}): through pinned memory where {@link PinnedCopies} is open, else
+   * through a staging buffer, the small one for transfers that fit it (Aparapi moves whole arrays),
+   * else the 4 MiB one, chunk by chunk.
    */
   void transfer(Tensor t, Object host, int hostOffset, int length, boolean toDevice) {
     boolean isInts = host instanceof int[];
