@@ -80,7 +80,9 @@ final class CompressedSum {
         }
       }
     }
-    // This member's segment, chunk by chunk, summed in member order (0f + part 0 + part 1 ...).
+    // This member's segment, chunk by chunk, summed in member order (0f + part 0 + part 1 ...) on this
+    // thread: decoding the parts on the codec threads side by side would need a buffer each to keep
+    // that order (for 1-bit chunks of 2M floats, new pages that cost about what the decoding saves).
     float[] segment = new float[counts[index]];
     float[] part = new float[Math.min(chunk, segment.length)];
     for (int c = 0; c < chunks(segment.length, chunk); c++) {
@@ -128,19 +130,49 @@ final class CompressedSum {
         }
       }
     }
-    for (int m = 0; m < n; m++) {
-      if (m != index) {
+    // The others' segments, decoded into x on the codec threads as their frames come.
+    List<CompletableFuture<Void>> tasks = new ArrayList<>();
+    RuntimeException failure = null;
+    try {
+      for (int hop = 1; hop < n; hop++) {
+        int m = (index + hop) % n;
         for (int c = 0; c < chunks(counts[m], chunk); c++) {
           int o = offs[m] + c * chunk;
+          int len = Math.min(chunk, offs[m] + counts[m] - o);
           Frame f = g.receive(m, g.key(op, 1, c, step));
-          Codecs.byId(f.header().codec()).decode(f.payload(), x, o, Math.min(chunk, offs[m] + counts[m] - o));
+          tasks.add(CompletableFuture.runAsync(() -> Codecs.byId(f.header().codec()).decode(f.payload(), x, o, len),
+              CodecThreads.POOL));
         }
       }
+    } catch (RuntimeException e) {
+      failure = e;
     }
+    joinAll(tasks, "decoding the others' summed segments", failure);
     for (CompletableFuture<?> f : sends.reading) {
       g.joined(f, "encoding the all-gather's chunks");
     }
     g.await(sends);
+  }
+
+  /**
+   * Waits for every task, so that none writes x once this returns or throws (a receive failed, a frame
+   * did not decode), then throws {@code failure} if there is one, else the first task's.
+   */
+  private void joinAll(List<CompletableFuture<Void>> tasks, String what, RuntimeException failure) {
+    for (CompletableFuture<Void> f : tasks) {
+      try {
+        g.joined(f, what);
+      } catch (RuntimeException e) {
+        if (failure == null) {
+          failure = e;
+        } else {
+          failure.addSuppressed(e);
+        }
+      }
+    }
+    if (failure != null) {
+      throw failure;
+    }
   }
 
   /** Chunks of {@code chunk} floats in a run of len floats (one, possibly empty, for len 0). */

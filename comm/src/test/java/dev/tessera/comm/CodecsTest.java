@@ -105,6 +105,83 @@ class CodecsTest {
     assertArrayEquals(new float[] {2f, -2f, 2f, -2f}, y);
   }
 
+  /**
+   * The 1-bit wire format, written out plainly: per block of 2048 a little-endian fp32 mean magnitude,
+   * then bit i of byte i / 8 set where element i is below zero. The codec's byte-at-a-time loops must
+   * give these bytes and decode them to +-scale, for lengths off the byte and block boundaries, -0 and
+   * exact zeros (which are not below zero) included.
+   */
+  @Test
+  void oneBitBytesAreTheSignsAndBlockMeansOfTheFormat() {
+    for (int n : new int[] {1, 7, 8, 13, 2048, 2049, 5000}) {
+      float[] x = gaussian(n, n + 3, 2f);
+      x[0] = -0f;
+      x[x.length - 1] = 0f;
+      int off = 3;
+      int blocks = (n + Codecs.ONE_BIT_BLOCK - 1) / Codecs.ONE_BIT_BLOCK;
+      java.nio.ByteBuffer want = java.nio.ByteBuffer.allocate(4 * blocks + (n + 7) / 8)
+          .order(java.nio.ByteOrder.LITTLE_ENDIAN);
+      float[] decoded = new float[n];
+      for (int k = 0; k < blocks; k++) {
+        int s = k * Codecs.ONE_BIT_BLOCK;
+        int e = Math.min(n, s + Codecs.ONE_BIT_BLOCK);
+        double sum = 0;
+        for (int i = s; i < e; i++) {
+          sum += Math.abs(x[off + i]);
+        }
+        float scale = (float) (sum / (e - s));
+        want.putFloat(scale);
+        for (int i = s; i < e; i++) {
+          decoded[i] = x[off + i] < 0 ? -scale : scale;
+        }
+      }
+      byte[] signs = new byte[(n + 7) / 8];
+      for (int i = 0; i < n; i++) {
+        if (x[off + i] < 0) {
+          signs[i / 8] |= (byte) (1 << (i % 8));
+        }
+      }
+      want.put(signs);
+      byte[] got = Codecs.ONE_BIT.encode(x, off, n);
+      assertArrayEquals(want.array(), got, "n=" + n);
+      float[] y = new float[n + 2];
+      Codecs.ONE_BIT.decode(got, y, 1, n);
+      assertArrayEquals(decoded, Arrays.copyOfRange(y, 1, n + 1), "n=" + n);
+      assertEquals(0f, y[0]);
+      assertEquals(0f, y[n + 1]);
+    }
+  }
+
+  /** bf16 is the top half of fp32 rounded to nearest even, little-endian; NaN stays NaN (quiet). */
+  @Test
+  void bf16BytesAreTheRoundedTopHalves() {
+    float[] x = gaussian(9, 1001, 5f);
+    x[0] = Float.NaN;
+    x[1] = -0f;
+    x[2] = Float.intBitsToFloat(0x3F808000); // exactly half-way, even below: rounds down
+    x[3] = Float.intBitsToFloat(0x3F818000); // half-way, odd below: rounds up
+    x[4] = Float.NEGATIVE_INFINITY;
+    byte[] b = Codecs.BF16.encode(x, 0, x.length);
+    float[] y = new float[x.length];
+    Codecs.BF16.decode(b, y, 0, x.length);
+    for (int i = 0; i < x.length; i++) {
+      int bits = Float.floatToRawIntBits(x[i]);
+      int top = (b[2 * i] & 0xFF) | (b[2 * i + 1] & 0xFF) << 8;
+      if (Float.isNaN(x[i])) {
+        assertTrue(Float.isNaN(y[i]));
+        continue;
+      }
+      long exact = bits & 0xFFFFFFFFL;
+      long down = exact >>> 16;
+      long rest = exact & 0xFFFF;
+      long want = rest > 0x8000 || (rest == 0x8000 && (down & 1) == 1) ? down + 1 : down;
+      assertEquals(want & 0xFFFF, top, i + ": " + x[i]);
+      assertEquals(Float.intBitsToFloat(top << 16), y[i], i + ": " + x[i]);
+    }
+    assertEquals(Float.intBitsToFloat(0x3F800000), y[2]);
+    assertEquals(Float.intBitsToFloat(0x3F820000), y[3]);
+  }
+
   @Test
   void topKKeepsTheLargestMagnitudes() {
     float[] x = gaussian(5, 1000, 1f);

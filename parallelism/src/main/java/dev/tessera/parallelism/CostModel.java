@@ -36,13 +36,14 @@ public final class CostModel {
    * @param toDeviceBytesPerSecond host-to-device copies (what a collective summed, written back), or 0
    *     where they are not counted apart (a CPU device: host memory, in the fitted overheads)
    * @param toHostBytesPerSecond device-to-host copies (what a collective sums, read first), or 0
+   * @param codecThreads the threads a worker encodes a lossy codec's chunks on ({@link DpCodec})
    */
   public record Machine(double gflops, boolean shared, double bytesPerSecond, double latencySeconds,
       double memberLatencySeconds, long baseBytes, double layerOverheadSeconds, boolean gpu,
-      double toDeviceBytesPerSecond, double toHostBytesPerSecond) {
+      double toDeviceBytesPerSecond, double toHostBytesPerSecond, int codecThreads) {
     /** Defaults measured on the 2-core CI machine (pocl): docs/benchmarks.md. */
     public static Machine cpu(int cores) {
-      return new Machine(10.0 * cores, true, 0.3e9, 0, 2e-3, 200L << 20, 30e-3, false, 0, 0);
+      return new Machine(10.0 * cores, true, 0.3e9, 0, 2e-3, 200L << 20, 30e-3, false, 0, 0, 1);
     }
 
     /**
@@ -64,7 +65,8 @@ public final class CostModel {
      */
     public static Machine gpuPerWorker(int cores, int workers) {
       double bandwidth = Math.min(2.3e9, 0.45e9 * cores / Math.max(1, workers));
-      return new Machine(12_500, false, bandwidth, 2.0e-3, 0.7e-3, 300L << 20, 1.55e-3, true, 12e9, 12e9);
+      return new Machine(12_500, false, bandwidth, 2.0e-3, 0.7e-3, 300L << 20, 1.55e-3, true, 12e9, 12e9,
+          dev.tessera.comm.Group.sharedCodecThreads(cores, workers));
     }
 
     /** Copying {@code bytes} from the device and {@code bytes} back (0 where copies are not counted apart). */
@@ -76,6 +78,80 @@ public final class CostModel {
     /** The fixed time of one collective among {@code members} workers. */
     public double latency(int members) {
       return latencySeconds + members * memberLatencySeconds;
+    }
+  }
+
+  /**
+   * How dp's gradients travel: bytes a value takes on the wire and, with a lossy codec (summed on the
+   * host through {@code Group.allReduceCompressed}), the host time per value to encode it, error
+   * feedback included, and to decode it, on one thread. A worker's compressed sum of P values among n
+   * encodes all P (the reduce-scatter's parts, on the codec threads) and its summed segment (P / n,
+   * one thread), decodes (n - 1) / n of P on its own thread (the parts it sums, in member order) and as
+   * many on the codec threads (the others' summed segments). With {@code momentum} (1-bit Adam's
+   * compressed stage) the update runs on the host too: the moments and values read from the device
+   * besides the gradients, the moments written back besides the values, and two passes of arithmetic.
+   *
+   * <p>The rates are {@code bench/run codecs} on the H200 host's cores (2026-12-03, one thread, best
+   * of 5, two runs): bf16 1.0 GB/s of fp32 to encode, 4.8-5.2 to decode; 1-bit 0.74-0.87 and 2.0-2.1;
+   * int8 0.52-0.60 and 4.7-4.8; fp8 0.15 and 0.63; top-k 0.40-0.55 and 5.5-5.8. The 2-core CI
+   * machine's are within 30% of these (bf16 0.71 and 4.9, 1-bit 0.70 and 2.5).
+   */
+  public record DpCodec(double bytesPerFloat, double encodeSecondsPerFloat, double decodeSecondsPerFloat,
+      boolean momentum) {
+    /** fp32: exact sums, nothing encoded. */
+    public static final DpCodec FP32 = new DpCodec(4, 0, 0, false);
+    /** Host time per value of one pass of element-wise arithmetic over a few arrays. */
+    static final double HOST_PASS_SECONDS_PER_FLOAT = 0.5e-9;
+
+    /** A wire of {@code bytesPerFloat} bytes a value, without the codec's host time. */
+    public static DpCodec wire(double bytesPerFloat) {
+      return new DpCodec(bytesPerFloat, 0, 0, false);
+    }
+
+    /** The codec by its configured name ({@code dp-codec}); {@code momentum} for {@code dp-compress: momentum}. */
+    public static DpCodec of(String codec, boolean momentum) {
+      String name = dev.tessera.comm.Codecs.byName(codec).name();
+      DpCodec c = switch (name) {
+        case "fp32" -> FP32;
+        case "bf16" -> rates(2, 1.0e9, 5.0e9);
+        case "int8" -> rates(1 + 4.0 / dev.tessera.comm.Codecs.INT8_BLOCK, 0.55e9, 4.7e9);
+        case "fp8-e4m3" -> rates(1 + 4.0 / dev.tessera.comm.Codecs.FP8_GROUP, 0.15e9, 0.63e9);
+        case "onebit" -> rates(1.0 / 8 + 4.0 / dev.tessera.comm.Codecs.ONE_BIT_BLOCK, 0.8e9, 2.0e9);
+        default -> rates(0.1, 0.5e9, 5.6e9); // top-k: about 1% kept as (index, value) pairs
+      };
+      return momentum && !c.lossless() ? new DpCodec(c.bytesPerFloat, c.encodeSecondsPerFloat,
+          c.decodeSecondsPerFloat, true) : c;
+    }
+
+    private static DpCodec rates(double bytesPerFloat, double encodeFp32BytesPerSecond,
+        double decodeFp32BytesPerSecond) {
+      return new DpCodec(bytesPerFloat, F32 / encodeFp32BytesPerSecond, F32 / decodeFp32BytesPerSecond, false);
+    }
+
+    boolean lossless() {
+      return encodeSecondsPerFloat == 0 && decodeSecondsPerFloat == 0;
+    }
+
+    /** A worker's host time for one compressed sum of {@code values} among {@code n} (0 for fp32 or n = 1). */
+    double sumSeconds(double values, int n, Machine machine) {
+      if (n == 1 || lossless()) {
+        return 0;
+      }
+      int threads = Math.max(1, machine.codecThreads());
+      double others = values * (n - 1) / n;
+      return encodeSecondsPerFloat * (values / threads + values / n)
+          + decodeSecondsPerFloat * (others + others / threads);
+    }
+
+    /** A worker's host time for 1-bit Adam's update of {@code values} besides the sum (0 without momentum). */
+    double updateSeconds(double values, Machine machine) {
+      if (!momentum) {
+        return 0;
+      }
+      double bytes = F32 * values;
+      double reads = machine.toHostBytesPerSecond() > 0 ? 2 * bytes / machine.toHostBytesPerSecond() : 0;
+      double writes = machine.toDeviceBytesPerSecond() > 0 ? bytes / machine.toDeviceBytesPerSecond() : 0;
+      return reads + writes + 2 * values * HOST_PASS_SECONDS_PER_FLOAT;
     }
   }
 
@@ -174,8 +250,9 @@ public final class CostModel {
    * As {@link #of(GptConfig, int, int, boolean, int, int, double, Machine)}; with {@code dpOverlap}
    * the dp sums run while the backward goes on ({@code dp-overlap}): a block's gradients are summed
    * while the blocks below it run their backward, so up to the last micro-batch's backward of all but
-   * the first block (two thirds of its matmul work, by the 2:1 of backward to forward) hides them. The model counts
-   * neither the communication thread's contention with the backward nor a lossy codec's CPU time.
+   * the first block (two thirds of its matmul work, by the 2:1 of backward to forward) hides them. The model does
+   * not count the communication thread's contention with the backward; a codec's host time is counted with
+   * {@link DpCodec}.
    */
   public static Cost of(GptConfig m, int dp, int tp, boolean sequenceParallel, int batch, int gradAccum,
       double dpBytesPerFloat, boolean dpOverlap, Machine machine) {
@@ -190,6 +267,18 @@ public final class CostModel {
    */
   public static Cost of(GptConfig m, int dp, int tp, boolean sequenceParallel, int batch, int gradAccum,
       double dpBytesPerFloat, boolean dpOverlap, long dpBucketFloats, Machine machine) {
+    return of(m, dp, tp, sequenceParallel, batch, gradAccum, DpCodec.wire(dpBytesPerFloat), dpOverlap, dpBucketFloats,
+        machine);
+  }
+
+  /**
+   * As {@link #of(GptConfig, int, int, boolean, int, int, double, boolean, long, Machine)}, with the dp
+   * codec's host time: encoding and decoding (part of the dp sums, which the backward may hide), and with
+   * 1-bit Adam its update on the host, after the backward.
+   */
+  public static Cost of(GptConfig m, int dp, int tp, boolean sequenceParallel, int batch, int gradAccum,
+      DpCodec dpCodec, boolean dpOverlap, long dpBucketFloats, Machine machine) {
+    double dpBytesPerFloat = dpCodec.bytesPerFloat();
     ParallelDims mesh = new ParallelDims(dp, 1, tp, 1, 1);
     long params = parameters(m, tp, mesh.paddedVocab(m.vocabSize()));
     long paramBytes = 4L * params * F32; // values, gradients, first and second moments
@@ -218,13 +307,14 @@ public final class CostModel {
     int blocksPerBucket = (int) Math.min(m.nLayer(), Math.max(1, (dpBucketFloats + blockFloats - 1) / blockFloats));
     // Blocks short of a bucket go with the rest; a bucket larger than every block is the flat sum's one.
     int buckets = dpBucketFloats > m.nLayer() * blockFloats ? 1 : m.nLayer() / blocksPerBucket + 1;
-    double dpComm = dp == 1 ? 0 : collectiveSeconds(dpBytes, dp, dpOverlap ? buckets : 1, machine);
+    double dpComm = dp == 1 ? 0 : collectiveSeconds(dpBytes, dp, dpOverlap ? buckets : 1, machine)
+        + dpCodec.sumSeconds(params, dp, machine);
     // On a GPU what a collective sums is read from the device first and the result written back, on the
     // compute thread (between kernels: the backward hides none of it): dp's gradients in fp32 whatever
     // the codec (it encodes on the host), and tp's activations at each of its all-reduces.
     double copied = (dp == 1 ? 0 : F32 * (double) params)
         + (tp == 1 ? 0 : 4.0 * m.nLayer() * tokens * c * F32 * gradAccum);
-    double comm = tpComm + dpComm + machine.copySeconds(copied);
+    double comm = tpComm + dpComm + machine.copySeconds(copied) + (dp == 1 ? 0 : dpCodec.updateSeconds(params, machine));
     // Only the last micro-batch's backward overlaps (the earlier ones' gradients are still accumulating).
     double backwardBelow = flops / gradAccum / rate * 2.0 / 3.0 * (m.nLayer() - blocksPerBucket) / m.nLayer();
     double hidden = dpOverlap ? Math.min(dpComm, backwardBelow) : 0;

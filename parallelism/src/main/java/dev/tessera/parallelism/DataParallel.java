@@ -302,9 +302,9 @@ public final class DataParallel {
         denominators[j] = v[j] > 0 ? (float) Math.sqrt(v[j] / c2) + adam.eps() : 0f;
       }
     }
-    float[] g = HostFlat.read(be, segments.stream().map(Params.Segment::grads).toList());
-    float[] m = HostFlat.read(be, adam.firstMomentSegments());
-    float[] flat = new float[g.length];
+    float[] g = HostFlat.read(be, segments.stream().map(Params.Segment::grads).toList(), spare);
+    float[] m = HostFlat.read(be, adam.firstMomentSegments(), spare);
+    float[] flat = spare.take(g.length); // every element written below
     for (int j = 0; j < g.length; j++) {
       float d = denominators[j];
       flat[j] = d > 0 ? (b1 * m[j] / group.size() + (1f - b1) * g[j]) / d : 0f;
@@ -313,7 +313,7 @@ public final class DataParallel {
     int t = adam.steps() + 1;
     float c1 = 1f - (float) Math.pow(b1, t);
     List<Tensor> values = segments.stream().map(Params.Segment::values).toList();
-    float[] p = HostFlat.read(be, values);
+    float[] p = HostFlat.read(be, values, spare);
     int off = 0;
     for (Params.Segment seg : segments) {
       float decay = 1f - lr * (seg.decay() ? adam.weightDecay() : 0f);
@@ -327,6 +327,9 @@ public final class DataParallel {
     HostFlat.write(be, values, p);
     HostFlat.write(be, adam.firstMomentSegments(), m);
     adam.setSteps(t);
+    for (float[] a : List.of(g, m, flat, p)) { // the compressed sum is over: nothing reads them any more
+      spare.give(a);
+    }
   }
 
 

@@ -109,6 +109,37 @@ class CostModelTest {
         + CostModel.FIXED_DEVICE_BYTES, "attention scratch on a GPU");
   }
 
+  /**
+   * A lossy codec costs host time besides its smaller wire: 8 workers on the H200 host's 16 cores (two
+   * codec threads each), nanoGPT's GPU shape. Eight workers sharing that host's one GPU ran dp8 at 15.2k
+   * tokens/s, bf16 at 15.0k and 1-bit Adam at 11.4k (docs/benchmarks.md#multigpu): the codecs gave back
+   * what their wire saved, and more; a model of the wire alone had 1-bit 4.7x faster than fp32.
+   */
+  @Test
+  void aLossyCodecsHostTimeIsCountedAndOneBitAdamsUpdateOnTheHostToo() {
+    CostModel.Machine m = CostModel.Machine.gpuPerWorker(16, 8);
+    assertEquals(2, m.codecThreads());
+    GptConfig g = nanoGptGpu();
+    CostModel.Cost fp32 = CostModel.of(g, 8, 1, false, 32, 1, CostModel.DpCodec.FP32, false, 0, m);
+    assertEquals(CostModel.of(g, 8, 1, false, 32, 1, 4, false, 0, m).stepSeconds(), fp32.stepSeconds(), 1e-12,
+        "fp32 encodes nothing");
+    CostModel.DpCodec bf16 = CostModel.DpCodec.of("bf16", false);
+    CostModel.Cost wireOnly = CostModel.of(g, 8, 1, false, 32, 1, 2, false, 0, m);
+    CostModel.Cost withCodec = CostModel.of(g, 8, 1, false, 32, 1, bf16, false, 0, m);
+    double p = fp32.parameters();
+    double expected = bf16.encodeSecondsPerFloat() * (p / 2 + p / 8) + bf16.decodeSecondsPerFloat() * (p * 7 / 8) * 1.5;
+    assertEquals(expected, withCodec.commSeconds() - wireOnly.commSeconds(), 1e-9, "encode all and a segment, "
+        + "decode the others' parts here and their sums on the codec threads");
+    assertTrue(withCodec.stepSeconds() > 0.8 * fp32.stepSeconds(), "bf16 is no 2x win on one host: " + withCodec);
+    CostModel.Cost oneBit = CostModel.of(g, 8, 1, false, 32, 1, CostModel.DpCodec.of("onebit", false), false, 0, m);
+    CostModel.Cost adam = CostModel.of(g, 8, 1, false, 32, 1, CostModel.DpCodec.of("onebit", true), false, 0, m);
+    assertTrue(adam.commSeconds() > oneBit.commSeconds(), "1-bit Adam's update runs on the host");
+    assertEquals(oneBit.dpBytes(), adam.dpBytes(), 1e-6);
+    assertTrue(adam.stepSeconds() > 0.5 * fp32.stepSeconds(), "1-bit at most 2x fp32 on one host: " + adam);
+    assertEquals(0, CostModel.of(g, 1, 1, false, 32, 1, CostModel.DpCodec.of("onebit", true), false, 0, m)
+        .commSeconds(), 0, "one replica sums nothing");
+  }
+
   /** nanoGPT's GPU Tiny-Shakespeare shape (6 x 384, 6 heads, block 256, no bias, 65 characters). */
   private static GptConfig nanoGptGpu() {
     return new GptConfig(65, 256, 6, 6, 384, false, GptConfig.Norm.LAYERNORM, GptConfig.Mlp.GELU,

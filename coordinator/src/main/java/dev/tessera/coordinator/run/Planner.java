@@ -1,6 +1,5 @@
 package dev.tessera.coordinator.run;
 
-import dev.tessera.comm.Codecs;
 import dev.tessera.model.GptConfig;
 import dev.tessera.parallelism.CostModel;
 import dev.tessera.worker.TrainConfig;
@@ -43,7 +42,8 @@ final class Planner {
    */
   static Plan plan(TrainConfig cfg, int vocab, int workers, boolean auto, long budgetBytes, CostModel.Machine m) {
     GptConfig gpt = TrainConfigs.gpt(cfg, vocab);
-    double wireBytes = dpBytesPerFloat(cfg);
+    boolean momentum = cfg.dpCompress().equals("momentum");
+    CostModel.DpCodec codec = CostModel.DpCodec.of(cfg.dpCodec(), momentum);
     // OpenCL workers (GPU or pocl) keep their tensors in one arena; the Java backends have none.
     boolean openCl = m.gpu() || cfg.device().equals("cpu") || cfg.device().equals("auto");
     List<Candidate> all = new ArrayList<>();
@@ -59,7 +59,7 @@ final class Planner {
         out = e.getMessage().replaceAll(" \\(a layout that fits.*\\)$", "").replaceAll("; a layout that fits.*$", "");
       }
       CostModel.Cost c = CostModel.of(gpt, dp, tp, cfg.sequenceParallel() && tp > 1, cfg.batchSize(), cfg.gradAccum(),
-          wireBytes, cfg.dpOverlap() && !cfg.dpCompress().equals("momentum"),
+          codec, cfg.dpOverlap() && !momentum,
           dev.tessera.parallelism.DataParallel.bucketFloats(cfg.dpBucketMb()), m);
       if (out == null && openCl && !c.fitsOneArena()) {
         out = String.format(Locale.ROOT, "needs %s of device memory per worker, one worker's OpenCL arena holds at "
@@ -108,17 +108,6 @@ final class Planner {
               : c.out() == null ? "fits" : "out: " + c.out()));
     }
     return new Plan(out, List.copyOf(all), chosen, lines, report(all, chosen, auto));
-  }
-
-  /** Bytes one data-parallel gradient value takes on the wire with the run's codec. */
-  private static double dpBytesPerFloat(TrainConfig cfg) {
-    String codec = Codecs.byName(cfg.dpCodec()).name();
-    return switch (codec) {
-      case "bf16" -> 2;
-      case "int8", "fp8" -> 1;
-      case "onebit" -> 1.0 / 8;
-      default -> codec.startsWith("topk") ? 0.1 : 4;
-    };
   }
 
   private static String report(List<Candidate> all, Candidate chosen, boolean auto) {
