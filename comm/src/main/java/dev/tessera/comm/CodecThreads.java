@@ -18,8 +18,22 @@ final class CodecThreads {
         return t;
       }, null, false);
 
-  /** A chunk's floats before they are added (one a thread: the codec threads add chunks side by side). */
-  static final ThreadLocal<float[]> SCRATCH = ThreadLocal.withInitial(() -> new float[Group.CHUNK_FLOATS]);
+  /**
+   * Each thread's scratch: a chunk's floats before they are added (the codec threads add chunks side by
+   * side), what error feedback decodes of what it sent. Used within one task, never across a wait;
+   * kept, because a new array a chunk cost more than encoding it (its pages touched for the first time).
+   */
+  private static final ThreadLocal<float[]> SCRATCH = ThreadLocal.withInitial(() -> new float[Group.CHUNK_FLOATS]);
+
+  /** This thread's scratch, at least {@code len} floats. */
+  static float[] scratch(int len) {
+    float[] d = SCRATCH.get();
+    if (d.length < len) {
+      d = new float[len];
+      SCRATCH.set(d);
+    }
+    return d;
+  }
 
   /**
    * Whether fp32 chunks go through these threads: by default only with two or more of them. With one

@@ -147,32 +147,11 @@ final class CompressedSum {
     } catch (RuntimeException e) {
       failure = e;
     }
-    joinAll(tasks, "decoding the others' summed segments", failure);
+    g.joinAll(tasks, "decoding the others' summed segments", failure);
     for (CompletableFuture<?> f : sends.reading) {
       g.joined(f, "encoding the all-gather's chunks");
     }
     g.await(sends);
-  }
-
-  /**
-   * Waits for every task, so that none writes x once this returns or throws (a receive failed, a frame
-   * did not decode), then throws {@code failure} if there is one, else the first task's.
-   */
-  private void joinAll(List<CompletableFuture<Void>> tasks, String what, RuntimeException failure) {
-    for (CompletableFuture<Void> f : tasks) {
-      try {
-        g.joined(f, what);
-      } catch (RuntimeException e) {
-        if (failure == null) {
-          failure = e;
-        } else {
-          failure.addSuppressed(e);
-        }
-      }
-    }
-    if (failure != null) {
-      throw failure;
-    }
   }
 
   /** Chunks of {@code chunk} floats in a run of len floats (one, possibly empty, for len 0). */

@@ -13,11 +13,6 @@ import java.util.concurrent.ConcurrentHashMap;
  */
 public final class ErrorFeedback {
   private final Map<String, float[]> residuals = new ConcurrentHashMap<>();
-  /**
-   * Each thread's array for what the receiver decodes when the caller does not want it: a new one
-   * per chunk cost more than the encoding (its pages are touched for the first time).
-   */
-  private static final ThreadLocal<float[]> SCRATCH = ThreadLocal.withInitial(() -> new float[0]);
 
   /**
    * Encodes x[off..off+len) plus the residual of {@code name} with {@code codec}, writes what the
@@ -32,21 +27,12 @@ public final class ErrorFeedback {
       r[i] += x[off + i];
     }
     byte[] b = codec.encode(r, 0, len);
-    float[] d = sent != null ? sent : scratch(len);
+    float[] d = sent != null ? sent : CodecThreads.scratch(len);
     codec.decode(b, d, 0, len);
     for (int i = 0; i < len; i++) {
       r[i] -= d[i];
     }
     return b;
-  }
-
-  private static float[] scratch(int len) {
-    float[] d = SCRATCH.get();
-    if (d.length < len) {
-      d = new float[len];
-      SCRATCH.set(d);
-    }
-    return d;
   }
 
   /** The residual of a tensor (zeros if none yet). */

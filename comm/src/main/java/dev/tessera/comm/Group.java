@@ -216,7 +216,7 @@ public final class Group {
           Frame f = receive(member, k);
           f.requireFloats(n); // here, not in a task: a wrong length fails at once, not after the next wait
           Runnable copy = () -> {
-            f.floatsInto(x, o, n, add, add ? CodecThreads.SCRATCH.get() : null);
+            f.floatsInto(x, o, n, add, add ? CodecThreads.scratch(n) : null);
             Trace.mark(Trace.Stage.ADDED, ranks[member], transport.rank(), k, 4 * n);
           };
           if (here) {
@@ -237,6 +237,14 @@ public final class Group {
     // Every copy into x has ended before this returns or throws: a failed receive leaves no task writing x.
     String what = tasks.isEmpty() ? "" : (add ? "adding" : "copying") + " the chunks from ranks "
         + Arrays.toString(Arrays.stream(members).map(m -> ranks[m]).toArray());
+    joinAll(tasks, what, failure);
+  }
+
+  /**
+   * Waits for every task, so that none writes its output once this returns or throws (a receive
+   * failed, a frame did not decode), then throws {@code failure} if there is one, else the first task's.
+   */
+  void joinAll(List<CompletableFuture<Void>> tasks, String what, RuntimeException failure) {
     for (CompletableFuture<Void> f : tasks) {
       try {
         joined(f, what);

@@ -110,22 +110,19 @@ public final class CostModel {
 
     /** The codec by its configured name ({@code dp-codec}); {@code momentum} for {@code dp-compress: momentum}. */
     public static DpCodec of(String codec, boolean momentum) {
-      String name = dev.tessera.comm.Codecs.byName(codec).name();
-      DpCodec c = switch (name) {
-        case "fp32" -> FP32;
-        case "bf16" -> rates(2, 1.0e9, 5.0e9);
-        case "int8" -> rates(1 + 4.0 / dev.tessera.comm.Codecs.INT8_BLOCK, 0.55e9, 4.7e9);
-        case "fp8-e4m3" -> rates(1 + 4.0 / dev.tessera.comm.Codecs.FP8_GROUP, 0.15e9, 0.63e9);
-        case "onebit" -> rates(1.0 / 8 + 4.0 / dev.tessera.comm.Codecs.ONE_BIT_BLOCK, 0.8e9, 2.0e9);
-        default -> rates(0.1, 0.5e9, 5.6e9); // top-k: about 1% kept as (index, value) pairs
+      dev.tessera.comm.Codec c = dev.tessera.comm.Codecs.byName(codec);
+      if (c.lossless()) {
+        return FP32;
+      }
+      double[] rates = switch (c.name()) { // encode, decode: GB/s of fp32 on one thread
+        case "bf16" -> new double[] {1.0e9, 5.0e9};
+        case "int8" -> new double[] {0.55e9, 4.7e9};
+        case "fp8-e4m3" -> new double[] {0.15e9, 0.63e9};
+        case "onebit" -> new double[] {0.8e9, 2.0e9};
+        default -> new double[] {0.5e9, 5.6e9}; // top-k
       };
-      return momentum && !c.lossless() ? new DpCodec(c.bytesPerFloat, c.encodeSecondsPerFloat,
-          c.decodeSecondsPerFloat, true) : c;
-    }
-
-    private static DpCodec rates(double bytesPerFloat, double encodeFp32BytesPerSecond,
-        double decodeFp32BytesPerSecond) {
-      return new DpCodec(bytesPerFloat, F32 / encodeFp32BytesPerSecond, F32 / decodeFp32BytesPerSecond, false);
+      int sample = 1 << 20;
+      return new DpCodec(c.encodedBytes(sample) / (double) sample, F32 / rates[0], F32 / rates[1], momentum);
     }
 
     boolean lossless() {
