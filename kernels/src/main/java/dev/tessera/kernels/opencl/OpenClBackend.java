@@ -12,8 +12,6 @@ import dev.tessera.kernels.DeviceUnavailableException;
 import dev.tessera.kernels.MatmulDims;
 import dev.tessera.kernels.Shape;
 import dev.tessera.kernels.Tensor;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.LinkedHashSet;
 import java.util.List;
 
@@ -226,22 +224,6 @@ public final class OpenClBackend extends BackendBase {
     return gpuKernel;
   }
 
-  /**
-   * A note for a failed launch on NVIDIA's platform while NVIDIA's Multi-Process Service runs (its
-   * control socket in {@code pipeDir}, else in {@code defaultPipeDir}): under MPS clCreateContextFromType
-   * failed (-9999) on an H200, driver 580, and the kernel with it ("initJNI failed to return a valid
-   * handle"; MPS serves CUDA, not OpenCL). Empty otherwise.
-   */
-  static String mpsNote(String platform, String pipeDir, Path defaultPipeDir) {
-    Path dir = pipeDir == null || pipeDir.isBlank() ? defaultPipeDir : Path.of(pipeDir);
-    if (platform == null || !platform.contains("NVIDIA") || !Files.exists(dir.resolve("control"))) {
-      return "";
-    }
-    return "NVIDIA's MPS is running (" + dir.resolve("control") + "), and Tessera's OpenCL kernels do not run under "
-        + "it: stop it (echo quit | nvidia-cuda-mps-control)" + (dir.equals(defaultPipeDir) ? ""
-        : " or run without CUDA_MPS_PIPE_DIRECTORY") + "; else ";
-  }
-
   OpenCLDevice device() {
     return device;
   }
@@ -268,18 +250,13 @@ public final class OpenClBackend extends BackendBase {
       } catch (AssertionError | RuntimeException e) {
         // With a device-bound range Aparapi reports a failed launch this way instead of falling back.
         broken = true;
-        throw new DeviceUnavailableException("op " + op + " failed to run on OpenCL device '" + device.getName().trim()
-            + "' (" + e.getMessage() + "); " + mpsNote(device.getOpenCLPlatform().getName(),
-            System.getenv("CUDA_MPS_PIPE_DIRECTORY"), Path.of("/tmp/nvidia-mps"))
-            + "run with -Dcom.aparapi.enableShowGeneratedOpenCL=true and check the log", e);
+        throw LaunchFailures.failed(op, device, e);
       }
       launches++;
       Device ran = kernel.getTargetDevice();
       if (ran != device && !device.equals(ran)) {
         broken = true;
-        throw new DeviceUnavailableException("Aparapi ran op " + op + " on " + ran + " instead of OpenCL device '"
-            + device.getName().trim() + "' (it falls back silently when a kernel fails to build or launch); "
-            + "run with -Dcom.aparapi.enableShowGeneratedOpenCL=true and check the log for the cause");
+        throw LaunchFailures.ranElsewhere(op, ran, device);
       }
     }
   }

@@ -103,15 +103,15 @@ class OpenClBackendTest {
   void aFailedLaunchOnNvidiaUnderMpsSaysMpsIsRunning(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp)
       throws java.io.IOException {
     java.nio.file.Path none = tmp.resolve("no-mps");
-    assertEquals("", OpenClBackend.mpsNote("NVIDIA CUDA", null, none), "no daemon, no note");
+    assertEquals("", LaunchFailures.mpsNote("NVIDIA CUDA", null, none), "no daemon, no note");
     java.nio.file.Path pipes = java.nio.file.Files.createDirectories(tmp.resolve("mps"));
     java.nio.file.Files.createFile(pipes.resolve("control"));
-    String viaEnv = OpenClBackend.mpsNote("NVIDIA CUDA", pipes.toString(), none);
+    String viaEnv = LaunchFailures.mpsNote("NVIDIA CUDA", pipes.toString(), none);
     assertTrue(viaEnv.startsWith("NVIDIA's MPS is running (" + pipes.resolve("control") + ")"), viaEnv);
     assertTrue(viaEnv.contains("or run without CUDA_MPS_PIPE_DIRECTORY"), viaEnv);
-    String atDefault = OpenClBackend.mpsNote("NVIDIA CUDA", "", pipes);
+    String atDefault = LaunchFailures.mpsNote("NVIDIA CUDA", "", pipes);
     assertTrue(atDefault.contains("echo quit | nvidia-cuda-mps-control") && !atDefault.contains("without"), atDefault);
-    assertEquals("", OpenClBackend.mpsNote("Portable Computing Language", pipes.toString(), none),
+    assertEquals("", LaunchFailures.mpsNote("Portable Computing Language", pipes.toString(), none),
         "MPS does not touch pocl");
   }
 }
